@@ -1,0 +1,6 @@
+"""hashlearn: learning to hash, packed binary codes and fast exact Hamming search."""
+
+from hashlearn.codes import hamming_distances, pack, unpack
+
+__version__ = "0.1.0"
+__all__ = ["pack", "unpack", "hamming_distances", "__version__"]
