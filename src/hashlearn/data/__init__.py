@@ -1,0 +1,29 @@
+"""Datasets for learning to hash, split by seeded, stratified, documented retrieval protocols.
+
+``load_dataset(name, split_seed=0)`` returns a :class:`Dataset` with ``train``, ``query``,
+``database`` (and ``val`` where the protocol has one) splits, each holding float32 features
+``X``, labels ``y`` and, for image datasets, uint8 ``images``; ``dataset.manifest`` records how
+the split was made. ``hashlearn datasets`` lists what is registered and available locally.
+"""
+
+from hashlearn.data.base import Dataset, Split, labels_to_multihot
+from hashlearn.data.registry import (
+    DatasetInfo,
+    available_datasets,
+    dataset_info,
+    load_dataset,
+    register_dataset,
+)
+from hashlearn.data.splits import Protocol
+
+__all__ = [
+    "Dataset",
+    "DatasetInfo",
+    "Protocol",
+    "Split",
+    "available_datasets",
+    "dataset_info",
+    "labels_to_multihot",
+    "load_dataset",
+    "register_dataset",
+]

@@ -1,0 +1,265 @@
+"""The containers every loader returns: :class:`Split` and :class:`Dataset`.
+
+A dataset is one pool of items (features, labels, optionally images) cut into the splits of a
+retrieval protocol: ``train`` (fits the hashing method), ``query`` (the searches), ``database``
+(what is searched) and, where the protocol has one, ``val`` (model selection — never the query
+set, see REFERENCE.md "Evaluation conventions"). Each split keeps ``indices`` into the pooled
+source, and the dataset keeps a JSON-able ``manifest`` that records how the cut was made, so a
+result can always be traced back to its exact items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hashlearn._io import write_json_atomic
+from hashlearn._validation import HashlearnInputError
+
+SPLIT_NAMES = ("train", "val", "query", "database")
+
+
+@dataclass(eq=False)
+class Split:
+    """One split of a dataset.
+
+    Attributes:
+        X: float32 features, shape ``(n, d)`` (for image datasets: pixels scaled to [0, 1]).
+        y: labels — 1-D int64 class ids, or 2-D multi-hot ``(n, n_classes)`` uint8.
+        images: uint8 images ``(n, H, W)``, or ``None`` for feature-only data.
+        indices: int64 positions of these items in the pooled source (see the manifest).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    images: np.ndarray | None
+    indices: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.indices)
+        for name in ("X", "y", "images"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise HashlearnInputError(
+                    f"split {name} has {len(value)} rows but there are {n} indices."
+                )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __repr__(self) -> str:
+        img = "" if self.images is None else f", images={self.images.shape}"
+        return f"Split(n={len(self)}, X={self.X.shape}, y={self.y.shape}{img})"
+
+    @property
+    def is_multilabel(self) -> bool:
+        return self.y.ndim == 2
+
+
+def take_split(
+    X: np.ndarray, y: np.ndarray, images: np.ndarray | None, indices: np.ndarray
+) -> Split:
+    """Gather the rows ``indices`` of a pooled source into a :class:`Split` (copies)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    return Split(
+        X=np.ascontiguousarray(X[indices]),
+        y=np.ascontiguousarray(y[indices]),
+        images=None if images is None else np.ascontiguousarray(images[indices]),
+        indices=indices,
+    )
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A dataset cut into the splits of one retrieval protocol.
+
+    Attributes:
+        name: registry name (or the file stem / ``name`` argument for user data).
+        protocol: name of the split protocol (e.g. ``"hashing"`` or ``"official"``).
+        split_seed: seed of the :class:`numpy.random.Generator` that drew the splits.
+        train, query, database: the splits; ``val`` is ``None`` when the protocol has none.
+        n_classes: number of classes (columns of multi-hot labels).
+        class_names: human-readable name of each class id.
+        manifest: JSON-able record of the protocol, seed, sizes, per-class counts, sources and
+            their checksums, and the hashlearn version (see :meth:`save_manifest`).
+    """
+
+    name: str
+    protocol: str
+    split_seed: int
+    train: Split
+    query: Split
+    database: Split
+    val: Split | None
+    n_classes: int
+    class_names: list[str]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.database.X.shape[1])
+
+    @property
+    def is_multilabel(self) -> bool:
+        return self.database.is_multilabel
+
+    def splits(self) -> dict[str, Split]:
+        """The splits that exist, by name, in the order train, val, query, database."""
+        out = {name: getattr(self, name) for name in SPLIT_NAMES}
+        return {name: split for name, split in out.items() if split is not None}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits().items())
+        return (
+            f"Dataset({self.name!r}, protocol={self.protocol!r}, split_seed={self.split_seed}, "
+            f"n_classes={self.n_classes}, d={self.n_features}, {sizes})"
+        )
+
+    def save_manifest(self, path: str | os.PathLike, *, include_indices: bool = False) -> None:
+        """Write the manifest as JSON, atomically.
+
+        With ``include_indices=True`` the exact item positions of every split are stored too,
+        so the split can be rebuilt without hashlearn; otherwise their SHA-256 (already in the
+        manifest) is enough to check that a rerun drew the same items.
+        """
+        manifest = dict(self.manifest)
+        if include_indices:
+            manifest["indices"] = {k: v.indices.tolist() for k, v in self.splits().items()}
+        write_json_atomic(path, manifest)
+
+
+def labels_to_multihot(y: Any, n_classes: int | None = None) -> np.ndarray:
+    """Return labels as a multi-hot uint8 matrix ``(n, n_classes)``.
+
+    1-D class ids become one-hot rows; 2-D input is checked to be 0/1 and returned as uint8.
+    Useful for methods that need a label matrix (e.g. supervised pairwise similarity
+    ``S = [Y Yᵀ > 0]``) whatever the dataset's label format.
+    """
+    arr = np.asarray(y)
+    if arr.ndim == 2:
+        if n_classes is not None and arr.shape[1] != n_classes:
+            raise HashlearnInputError(
+                f"multi-hot labels have {arr.shape[1]} columns but n_classes={n_classes}."
+            )
+        if arr.size and not np.isin(arr, (0, 1)).all():
+            raise HashlearnInputError("multi-hot labels must contain only 0 and 1.")
+        return arr.astype(np.uint8)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise HashlearnInputError(
+            f"labels must be 1-D integer class ids or a 2-D 0/1 matrix, got dtype {arr.dtype} "
+            f"and shape {arr.shape}."
+        )
+    if arr.size and arr.min() < 0:
+        raise HashlearnInputError(f"class ids must be >= 0, got {arr.min()}.")
+    n_classes = int(arr.max()) + 1 if n_classes is None and arr.size else (n_classes or 0)
+    if arr.size and arr.max() >= n_classes:
+        raise HashlearnInputError(
+            f"class id {arr.max()} is out of range for n_classes={n_classes}."
+        )
+    out = np.zeros((arr.size, n_classes), dtype=np.uint8)
+    out[np.arange(arr.size), arr] = 1
+    return out
+
+
+def per_class_counts(y: np.ndarray, n_classes: int) -> list[int]:
+    """Items per class (label-column sums for multi-hot labels)."""
+    if y.ndim == 2:
+        return [int(v) for v in y.sum(axis=0, dtype=np.int64)]
+    return [int(v) for v in np.bincount(y, minlength=n_classes)]
+
+
+def array_sha256(arr: np.ndarray) -> str:
+    """SHA-256 of an array's bytes in C order (dtype and shape are recorded separately)."""
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def build_manifest(
+    *,
+    name: str,
+    protocol: str,
+    protocol_description: str,
+    split_seed: int,
+    n_classes: int,
+    class_names: list[str],
+    splits: dict[str, Split],
+    sources: list[dict[str, Any]],
+    n_pool: int,
+) -> dict[str, Any]:
+    """The JSON-able record of how a dataset was built (see :class:`Dataset`)."""
+    from hashlearn import __version__
+
+    return {
+        "dataset": name,
+        "protocol": protocol,
+        "protocol_description": protocol_description,
+        "split_seed": int(split_seed),
+        "rng": "numpy.random.default_rng(split_seed)",
+        "hashlearn_version": __version__,
+        "numpy_version": np.__version__,
+        "n_pool": int(n_pool),
+        "n_classes": int(n_classes),
+        "class_names": list(class_names),
+        "splits": {
+            key: {
+                "size": len(split),
+                "per_class": per_class_counts(split.y, n_classes),
+                "indices_sha256": array_sha256(split.indices.astype("<i8")),
+            }
+            for key, split in splits.items()
+        },
+        "sources": sources,
+    }
+
+
+def make_dataset(
+    *,
+    name: str,
+    protocol: str,
+    protocol_description: str,
+    split_seed: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    images: np.ndarray | None,
+    indices: dict[str, np.ndarray],
+    n_classes: int,
+    class_names: list[str],
+    sources: list[dict[str, Any]],
+) -> Dataset:
+    """Cut a pooled source into a :class:`Dataset` along ``indices`` (split name → rows).
+
+    Splits with identical indices (e.g. ``train`` = ``database``) share one :class:`Split`
+    object instead of holding two copies of the same rows.
+    """
+    splits: dict[str, Split] = {}
+    for key in SPLIT_NAMES:
+        if key not in indices:
+            continue
+        same = next((s for s in splits.values() if np.array_equal(s.indices, indices[key])), None)
+        splits[key] = same if same is not None else take_split(X, y, images, indices[key])
+    manifest = build_manifest(
+        name=name,
+        protocol=protocol,
+        protocol_description=protocol_description,
+        split_seed=split_seed,
+        n_classes=n_classes,
+        class_names=class_names,
+        splits=splits,
+        sources=sources,
+        n_pool=len(X),
+    )
+    return Dataset(
+        name=name,
+        protocol=protocol,
+        split_seed=split_seed,
+        train=splits["train"],
+        query=splits["query"],
+        database=splits["database"],
+        val=splits.get("val"),
+        n_classes=n_classes,
+        class_names=list(class_names),
+        manifest=manifest,
+    )
