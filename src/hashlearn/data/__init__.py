@@ -7,6 +7,7 @@ the split was made. ``hashlearn datasets`` lists what is registered and availabl
 """
 
 from hashlearn.data.base import Dataset, Split, labels_to_multihot
+from hashlearn.data.files import load_files, read_arrays
 from hashlearn.data.registry import (
     DatasetInfo,
     available_datasets,
@@ -15,6 +16,7 @@ from hashlearn.data.registry import (
     register_dataset,
 )
 from hashlearn.data.splits import Protocol
+from hashlearn.data.user import from_arrays
 
 __all__ = [
     "Dataset",
@@ -23,7 +25,10 @@ __all__ = [
     "Split",
     "available_datasets",
     "dataset_info",
+    "from_arrays",
     "labels_to_multihot",
     "load_dataset",
+    "load_files",
+    "read_arrays",
     "register_dataset",
 ]

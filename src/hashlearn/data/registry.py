@@ -169,7 +169,7 @@ def load_dataset(
                 "protocol applies to registered datasets only; split your own data with "
                 "hashlearn.data.load_files(..., query_size=..., train_size=...)."
             )
-        from hashlearn.data.user import load_files
+        from hashlearn.data.files import load_files
 
         return load_files(name_str, split_seed=split_seed)
     info = dataset_info(name_str)

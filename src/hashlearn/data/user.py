@@ -1,0 +1,177 @@
+"""The user's own features and labels: :func:`from_arrays` and :func:`load_files`.
+
+Arrays are validated at this boundary (2-D finite features, one label per row, enough items
+for every split) and cut by the same seeded mechanism as the registered datasets
+(:func:`hashlearn.data.splits.draw_splits`): single-label data is stratified by class, with
+each class's share rounded by largest remainders; multi-label (2-D multi-hot) data is split
+uniformly at random. A query or validation item is only taken from a class while at least one
+item of that class stays in the database, so every query has a relevant database item when the
+data allow it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from hashlearn._validation import HashlearnInputError, check_features
+from hashlearn.data.base import Dataset, array_sha256, make_dataset
+from hashlearn.data.splits import allocate, check_seed, draw_splits, resolve_size
+
+log = logging.getLogger("hashlearn.data")
+
+SizeArg = float | int | None
+
+
+def encode_labels(y: Any, n_rows: int) -> tuple[np.ndarray, int, list[str]]:
+    """Validate labels and return ``(y, n_classes, class_names)``.
+
+    1-D labels of any type (ints, integer-valued floats, strings) become class ids 0..C-1 in
+    sorted order of their values; ``class_names`` holds the original values as text. 2-D
+    labels are a multi-hot 0/1 matrix and are returned as uint8.
+    """
+    if y is None:
+        raise HashlearnInputError("labels y are required to split and evaluate; got None.")
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim not in (1, 2):
+        raise HashlearnInputError(
+            f"y must be 1-D class labels or a 2-D multi-hot matrix, got shape {arr.shape}."
+        )
+    if len(arr) != n_rows:
+        raise HashlearnInputError(
+            f"y has {len(arr)} labels but X has {n_rows} rows; pass exactly one label "
+            "(or multi-hot row) per feature row."
+        )
+    if arr.ndim == 2:
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise HashlearnInputError(f"multi-hot labels must be numeric, got dtype {arr.dtype}.")
+        if not np.isin(arr, (0, 1)).all():
+            raise HashlearnInputError(
+                "2-D labels must be a multi-hot matrix of 0 and 1 (one column per class)."
+            )
+        return arr.astype(np.uint8), arr.shape[1], [str(c) for c in range(arr.shape[1])]
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
+            raise HashlearnInputError(
+                "y holds non-integer or non-finite float values; labels must be class ids "
+                "(integers or strings). Drop unlabelled rows first."
+            )
+        arr = arr.astype(np.int64)
+    elif arr.dtype == object:
+        arr = arr.astype(str)
+    values, ids = np.unique(arr, return_inverse=True)
+    return ids.astype(np.int64).reshape(-1), len(values), [str(v) for v in values]
+
+
+def _held_out_counts(total: int, sizes: np.ndarray, what: str) -> np.ndarray:
+    """Per-class counts for a held-out split, keeping one item of each class for the database."""
+    keep_one = np.maximum(sizes - 1, 0)
+    if total <= keep_one.sum():
+        return allocate(total, sizes, keep_one)
+    log.warning(
+        "%s split of %d items is larger than what the classes can give while keeping one item "
+        "of each class in the database; some %s items will have no relevant database item.",
+        what,
+        total,
+        what,
+    )
+    return allocate(total, sizes)
+
+
+def from_arrays(
+    X: Any,
+    y: Any,
+    *,
+    query_size: SizeArg = 0.1,
+    train_size: SizeArg = None,
+    val_size: SizeArg = 0,
+    split_seed: int = 0,
+    name: str = "custom",
+    images: Any = None,
+    _sources: list[dict[str, Any]] | None = None,
+) -> Dataset:
+    """Split your own features and labels into a retrieval :class:`Dataset`.
+
+    Args:
+        X: features ``(n, d)``, finite numbers (stored as float32).
+        y: ``n`` class labels (ints or strings) or a multi-hot ``(n, C)`` 0/1 matrix.
+        query_size: query items — a fraction of ``n`` (rounded up) or a count.
+        train_size: training items drawn from the database — a fraction of the database,
+            a count, or ``None`` to train on the whole database.
+        val_size: validation items (never in the database), fraction of ``n`` or count; 0 for none.
+        split_seed: seed of the split; the same seed gives the same items bit for bit.
+        name: dataset name recorded in the manifest.
+        images: optional ``(n, H, W)`` images carried along with the features.
+    """
+    split_seed = check_seed(split_seed)
+    X = check_features(X, "X", min_samples=2)
+    n = len(X)
+    y, n_classes, class_names = encode_labels(y, n)
+    X32 = X.astype(np.float32)
+    if not np.isfinite(X32).all():
+        raise HashlearnInputError(
+            "X has values too large for float32 (above 3.4e38); rescale the features."
+        )
+    if images is not None:
+        images = np.asarray(images)
+        if len(images) != n:
+            raise HashlearnInputError(f"images has {len(images)} rows but X has {n}.")
+    n_query = resolve_size(query_size, n, "query_size", allow_zero=False)
+    n_val = resolve_size(val_size, n, "val_size", allow_zero=True)
+    n_db = n - n_query - n_val
+    if n_db < 1:
+        raise HashlearnInputError(
+            f"query ({n_query}) and val ({n_val}) items leave no database items out of {n}; "
+            "use smaller query_size/val_size."
+        )
+    n_train = (
+        None
+        if train_size is None
+        else resolve_size(train_size, n_db, "train_size", allow_zero=False)
+    )
+
+    multilabel = y.ndim == 2
+    if multilabel:
+        counts: dict[str, Any] = {"query": n_query, "val": n_val or None, "train": n_train}
+        rule = "uniformly random (multi-label)"
+    else:
+        sizes = np.bincount(y, minlength=n_classes)
+        query = _held_out_counts(n_query, sizes, "query")
+        val = _held_out_counts(n_val, sizes - query, "val") if n_val else None
+        db = sizes - query - (0 if val is None else val)
+        train = None if n_train is None else allocate(n_train, db)
+        counts = {"query": query, "val": val, "train": train}
+        rule = "stratified by class (largest-remainder shares)"
+    indices = draw_splits(y, np.random.default_rng(split_seed), **counts)
+    description = (
+        f"user data, {rule}: query = {n_query}, val = {n_val}, database = the other {n_db}, "
+        + ("train = the database" if n_train is None else f"train = {n_train} from the database")
+        + f" (query_size={query_size!r}, val_size={val_size!r}, train_size={train_size!r})"
+    )
+    sources = list(_sources or [])
+    sources.append(
+        {
+            "origin": "arrays",
+            "X_sha256": array_sha256(X32.astype("<f4")),
+            "y_sha256": array_sha256(y.astype("<i8") if y.ndim == 1 else y),
+        }
+    )
+    return make_dataset(
+        name=name,
+        protocol="random" if multilabel else "stratified",
+        protocol_description=description,
+        split_seed=split_seed,
+        X=X32,
+        y=y,
+        images=images,
+        indices=indices,
+        n_classes=n_classes,
+        class_names=class_names,
+        sources=sources,
+    )
