@@ -27,9 +27,7 @@ def check_features(
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise HashlearnInputError(f"{name} could not be turned into an array: {exc}") from None
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise HashlearnInputError(
             f"{name} must hold numbers, got dtype {arr.dtype}; convert it with np.asarray(..., float)."
         )

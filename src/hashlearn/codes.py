@@ -68,6 +68,16 @@ def hamming_distances(a: Any, b: Any) -> np.ndarray:
     return pairwise_hamming(to_words(a), to_words(b))
 
 
+def mask_padding(packed: np.ndarray, n_bits: int) -> np.ndarray:
+    """Clear the unused low bits of the last byte, so stray padding never counts as distance."""
+    spare = 8 * packed.shape[1] - n_bits
+    if spare == 0 or not (packed[:, -1] & np.uint8((1 << spare) - 1)).any():
+        return packed
+    packed = packed.copy()
+    packed[:, -1] &= np.uint8((0xFF << spare) & 0xFF)
+    return packed
+
+
 def as_packed(codes: Any, name: str = "codes") -> np.ndarray:
     """Accept packed ``uint8`` codes as they are, or pack ±1 / boolean / {0,1} arrays.
 
