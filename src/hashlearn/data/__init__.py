@@ -8,6 +8,7 @@ the split was made. ``hashlearn datasets`` lists what is registered and availabl
 
 from hashlearn.data.base import Dataset, Split, labels_to_multihot
 from hashlearn.data.files import load_files, read_arrays
+from hashlearn.data.idx import read_idx
 from hashlearn.data.registry import (
     DatasetInfo,
     available_datasets,
@@ -30,5 +31,6 @@ __all__ = [
     "load_dataset",
     "load_files",
     "read_arrays",
+    "read_idx",
     "register_dataset",
 ]

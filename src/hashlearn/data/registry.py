@@ -111,6 +111,7 @@ def register_dataset(
 def _load_all() -> None:
     # Importing the dataset modules runs their registrations.
     import hashlearn.data.digits  # noqa: F401
+    import hashlearn.data.fashion_mnist  # noqa: F401
 
 
 def available_datasets() -> list[str]:
