@@ -29,7 +29,8 @@ def check_features(
         raise HashlearnInputError(f"{name} could not be turned into an array: {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise HashlearnInputError(
-            f"{name} must hold numbers, got dtype {arr.dtype}; convert it with np.asarray(..., float)."
+            f"{name} must hold numbers, got dtype {arr.dtype}; "
+            "convert it with np.asarray(..., dtype=float)."
         )
     if arr.ndim != 2:
         raise HashlearnInputError(
