@@ -53,10 +53,115 @@ def ref_dpsh(loss, u, y):
     return total / len(_pairs(len(u)))
 
 
-REFERENCES = {"dpsh": ref_dpsh}
+def _balanced(values_by_pair, sims):
+    groups = {}
+    for v, s in zip(values_by_pair, sims):
+        groups.setdefault(s, []).append(v)
+    means = [sum(g) / len(g) for g in groups.values()]
+    return sum(means) / len(means)
+
+
+def ref_hashnet(loss, u, y):
+    alpha = 10.0 / len(u[0])
+    vals, sims = [], []
+    for i, j in _pairs(len(u)):
+        theta, s = alpha * _dot(u[i], u[j]), _sim(y[i], y[j])
+        vals.append(math.log1p(math.exp(theta)) - s * theta)
+        sims.append(s)
+    return _balanced(vals, sims)
+
+
+def _cos(a, b):
+    return _dot(a, b) / math.sqrt(_dot(a, a) * _dot(b, b))
+
+
+def ref_dch(loss, u, y):
+    k, gamma = len(u[0]), loss.gamma
+    vals, sims = [], []
+    for i, j in _pairs(len(u)):
+        d, s = k / 2 * (1 - _cos(u[i], u[j])), _sim(y[i], y[j])
+        vals.append(s * math.log(d / gamma) + math.log(1 + gamma / d))
+        sims.append(s)
+    return _balanced(vals, sims)
+
+
+def ref_csq(loss, u, y):
+    table, ties = loss.center_table.tolist(), loss.tie_signs.tolist()
+    total = 0.0
+    for ui, yi in zip(u, y):
+        for b in range(len(ui)):
+            m = sum(yi[c] * table[c][b] for c in range(len(yi)))
+            c = ties[b] if m == 0 else math.copysign(1.0, m)
+            h, t = (ui[b] + 1) / 2, (c + 1) / 2
+            total -= t * math.log(h) + (1 - t) * math.log(1 - h)
+    return total / (len(u) * len(u[0]))
+
+
+def ref_greedyhash(loss, u, y):
+    w, bias = loss.classifier.weight.tolist(), loss.classifier.bias.tolist()
+    total = 0.0
+    for ui, yi in zip(u, y):
+        h = [1.0 if x > 0 else -1.0 for x in ui]
+        logits = [_dot(wc, h) + bc for wc, bc in zip(w, bias)]
+        log_z = math.log(sum(math.exp(z) for z in logits))
+        total -= sum(t / sum(yi) * (z - log_z) for t, z in zip(yi, logits))
+    return total / len(u)
+
+
+REFERENCES = {
+    "dpsh": ref_dpsh,
+    "hashnet": ref_hashnet,
+    "dch": ref_dch,
+    "csq": ref_csq,
+    "greedyhash": ref_greedyhash,
+    "dsdh": ref_dpsh,  # the network-side similarity term of DSDH is DPSH's likelihood
+}
+
+
+def _entries(u):
+    return [x for row in u for x in row]
+
+
+def _sgn(x):
+    return 1.0 if x > 0 else -1.0
+
+
+def ref_dch_penalty(loss, u):
+    k = len(u[0])
+    vals = []
+    for row in u:
+        d = k / 2 * (1 - _cos([abs(x) for x in row], [1.0] * k))
+        vals.append(math.log(1 + d / loss.gamma))
+    return sum(vals) / len(vals)
+
+
+PENALTIES = {
+    "dpsh": lambda loss, u: sum((x - _sgn(x)) ** 2 for x in _entries(u)) / len(_entries(u)),
+    "dsdh": lambda loss, u: sum((x - _sgn(x)) ** 2 for x in _entries(u)) / len(_entries(u)),
+    "hashnet": lambda loss, u: 0.0,
+    "dch": ref_dch_penalty,
+    "csq": lambda loss, u: sum((abs(x) - 1) ** 2 for x in _entries(u)) / len(_entries(u)),
+    "greedyhash": lambda loss, u: sum(abs(abs(x) - 1) ** 3 for x in _entries(u))
+    / len(_entries(u)),
+}
 # Losses whose value depends only on the pair similarity matrix, so multi-label data with the
 # same similarity structure as single-label data gives the same loss.
-PAIRWISE_ONLY = {"dpsh"}
+PAIRWISE_ONLY = {"dpsh", "hashnet", "dch", "dsdh"}
+# Losses that binarize inside with a straight-through estimator: finite differences see a
+# step function, so their gradient is checked with respect to their own parameters.
+STRAIGHT_THROUGH = {"greedyhash"}
+
+
+def test_every_registered_loss_has_a_reference():
+    assert set(available_losses()) == set(REFERENCES) == set(PENALTIES)
+
+
+@pytest.mark.parametrize("name", sorted(PENALTIES))
+def test_quantization_penalty_matches_direct_formula(name):
+    loss = _loss(name)
+    codes, _ = _batch()
+    expected = PENALTIES[name](loss, codes.tolist())
+    assert loss.quantization_penalty(codes).item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 def _loss(name, **kw):
@@ -79,7 +184,17 @@ def test_gradcheck_float64(name):
     codes, ids = _batch(4)
     y = torch.nn.functional.one_hot(ids, N_CLASSES).double()
     codes.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda u: loss(u, y), (codes,), eps=1e-6, atol=1e-5)
+    if name in STRAIGHT_THROUGH:
+        names = [n for n, _ in loss.named_parameters()]
+        assert names, "a straight-through loss must have parameters to check"
+
+        def of_params(*values):
+            return torch.func.functional_call(loss, dict(zip(names, values)), (codes, y))
+
+        inputs = tuple(p.detach().clone().requires_grad_(True) for p in loss.parameters())
+        assert torch.autograd.gradcheck(of_params, inputs, eps=1e-6, atol=1e-5)
+    else:
+        assert torch.autograd.gradcheck(lambda u: loss(u, y), (codes,), eps=1e-6, atol=1e-5)
     assert torch.autograd.gradcheck(lambda u: loss.quantization_penalty(u), (codes,),
                                     eps=1e-6, atol=1e-5)
 

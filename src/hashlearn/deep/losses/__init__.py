@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from hashlearn._validation import check_choice
-from hashlearn.deep.losses import dpsh  # noqa: F401  (registers the loss)
+from hashlearn.deep.losses import (  # noqa: F401  (importing registers the losses)
+    csq,
+    dch,
+    dpsh,
+    dsdh,
+    greedyhash,
+    hashnet,
+)
 from hashlearn.deep.losses.base import _LOSSES, HashLoss, register_loss
 
 
