@@ -65,6 +65,12 @@ def _describe(name: str, data_dir: str | None, verify: bool) -> dict[str, Any]:
     return entry
 
 
+def _wrap(text: str, first: str, rest: str) -> str:
+    return textwrap.fill(
+        text, 100, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False
+    )
+
+
 def _sizes_text(sizes: dict[str, int]) -> str:
     return " / ".join(f"{k} {sizes[k]}" for k in SPLIT_ORDER if k in sizes)
 
@@ -93,19 +99,10 @@ def _table(entries: list[dict[str, Any]]) -> str:
         for name, proto in e["protocols"].items():
             default = " (default)" if name == e["default_protocol"] else ""
             lines.append(f"  protocol {name}{default}: {_sizes_text(proto['sizes'])}")
-            lines.append(
-                textwrap.fill(
-                    proto["description"], 100, initial_indent="    ", subsequent_indent="    "
-                )
-            )
+            lines.append(_wrap(proto["description"], "    ", "    "))
         if not e["available"]:
             lines.append(
-                textwrap.fill(
-                    f"not available locally; to get it: {e['install_hint']}",
-                    100,
-                    initial_indent="  ",
-                    subsequent_indent="    ",
-                )
+                _wrap(f"not available locally; to get it: {e['install_hint']}", "  ", "    ")
             )
         if e.get("verify_error"):
             lines.append(f"  verification failed: {e['verify_error']}")

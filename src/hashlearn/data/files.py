@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,18 @@ def _existing(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+def _check_magic(path: Path, magic: bytes, kind: str) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(len(magic))
+    if head != magic:
+        raise HashlearnFileError(
+            f"{path} is not a valid {kind} file (it does not start with the {kind} signature); "
+            "it is corrupted or was saved in another format."
+        )
+
+
 def _load_npy(path: Path) -> np.ndarray:
+    _check_magic(path, b"\x93NUMPY", ".npy")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -53,6 +65,7 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    _check_magic(path, b"PK", ".npz")
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = list(data.files)
@@ -100,7 +113,9 @@ def _read_text_table(path: Path, *, labels_last: bool) -> tuple[np.ndarray, np.n
     numeric_part = fields[:-1] if labels_last and len(fields) > 1 else fields
     skip = 0 if all(_is_number(f) for f in numeric_part) else 1
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, dtype=str, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, dtype=str, ndmin=2)
     except ValueError as exc:
         raise HashlearnFileError(f"{path}: malformed table ({exc}).") from None
     if table.size == 0:
@@ -121,7 +136,7 @@ def _read_text_table(path: Path, *, labels_last: bool) -> tuple[np.ndarray, np.n
         bad = np.argwhere(~np.vectorize(_is_number)(feats))[0]
         raise HashlearnFileError(
             f"{path}: row {bad[0] + 1 + skip}, column {bad[1] + 1} is not a number "
-            f"({feats[bad[0], bad[1]]!r}); features must be numeric."
+            f"({str(feats[bad[0], bad[1]])!r}); features must be numeric."
         ) from None
     if labels is not None and all(_is_number(v) for v in labels[:1000]):
         try:

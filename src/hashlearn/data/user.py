@@ -113,7 +113,8 @@ def from_arrays(
     X = check_features(X, "X", min_samples=2)
     n = len(X)
     y, n_classes, class_names = encode_labels(y, n)
-    X32 = X.astype(np.float32)
+    with np.errstate(over="ignore"):
+        X32 = X.astype(np.float32)
     if not np.isfinite(X32).all():
         raise HashlearnInputError(
             "X has values too large for float32 (above 3.4e38); rescale the features."
