@@ -1,0 +1,182 @@
+"""Inputs for the networks, and backbone feature extraction cached on disk.
+
+Frozen-backbone training (an MLP head over fixed features) is the cheap way to compare many
+losses and quantization strategies: the expensive backbone runs once per item, and its output
+is cached in an ``.npz`` file (no pickle, atomic write) keyed by a fingerprint of the backbone
+weights and of the input array, so a changed network or data set never reuses a stale cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
+from hashlearn._validation import HashlearnInputError
+
+log = logging.getLogger("hashlearn")
+
+
+def images_to_tensor(images: np.ndarray, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+    """``uint8`` images ``(n, H, W)`` or ``(n, H, W, C)`` → float ``(n, C, H, W)``.
+
+    Pixels are scaled to [0, 1], then standardised with the scalar ``mean`` and ``std``.
+    """
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4:
+        arr = arr.transpose(0, 3, 1, 2)
+    else:
+        raise HashlearnInputError(
+            f"images must have shape (n, H, W) or (n, H, W, C), got {arr.shape}."
+        )
+    scale = 255.0 if arr.dtype == np.uint8 else 1.0
+    x = torch.from_numpy(np.ascontiguousarray(arr)).float() / scale
+    return (x - mean) / std
+
+
+def to_batch(inputs: np.ndarray, kind: str, mean: float, std: float) -> torch.Tensor:
+    """One batch of raw inputs (images or feature rows) as the float tensor a model takes."""
+    if kind == "images":
+        return images_to_tensor(inputs, mean, std)
+    return (torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)) - mean) / std
+
+
+@torch.no_grad()
+def run_model(
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    inputs: np.ndarray,
+    kind: str,
+    *,
+    mean: float = 0.0,
+    std: float = 1.0,
+    batch_size: int = 256,
+    progress: bool = False,
+    desc: str = "encoding",
+) -> np.ndarray:
+    """Apply ``model`` (a module, or a bound method of one) in eval mode to ``inputs`` batch by
+    batch; float32 ``(n, out)``."""
+    if len(inputs) == 0:
+        raise HashlearnInputError("cannot run the model on an empty input array.")
+    owner = model if isinstance(model, nn.Module) else model.__self__
+    was_training = owner.training
+    owner.eval()
+    outs = []
+    starts = range(0, len(inputs), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        batch = to_batch(inputs[start : start + batch_size], kind, mean, std)
+        outs.append(model(batch).float().numpy())
+    owner.train(was_training)
+    return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+def fingerprint(module: nn.Module, *arrays: np.ndarray) -> str:
+    """SHA-256 over a module's state (names, shapes, values) and the given arrays."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for arr in arrays:
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"{arr.dtype}{arr.shape}".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def extract_features(
+    backbone: nn.Module,
+    images: np.ndarray,
+    *,
+    cache: str | os.PathLike | None = None,
+    mean: float = 0.0,
+    std: float = 1.0,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> np.ndarray:
+    """Backbone features of ``images`` (float32 ``(n, out_features)``), cached in ``cache``.
+
+    A cache file whose fingerprint (backbone weights, images, normalisation) does not match is
+    recomputed and overwritten atomically.
+    """
+    key = fingerprint(backbone, np.asarray(images), np.array([mean, std]))
+    if cache is not None and Path(cache).is_file():
+        try:
+            arrays, meta = load_arrays(cache)
+            if meta.get("fingerprint") == key:
+                return arrays["features"]
+            log.info("feature cache %s is stale; recomputing", cache)
+        except HashlearnFileError as exc:
+            log.warning("ignoring unreadable feature cache: %s", exc)
+    features = run_model(
+        backbone,
+        images,
+        "images",
+        mean=mean,
+        std=std,
+        batch_size=batch_size,
+        progress=progress,
+        desc="extracting features",
+    )
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        save_arrays(cache, {"features": features}, {"fingerprint": key, "n": len(features)})
+    return features
+
+
+def pretrain_classifier(
+    backbone: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_classes: int,
+    epochs: int = 2,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    mean: float = 0.0,
+    std: float = 1.0,
+    progress: bool = False,
+) -> nn.Module:
+    """Train ``backbone`` with a linear softmax classifier on ``(images, labels)`` (cross-entropy;
+    multi-hot labels use binary cross-entropy), seeded. Used to make a frozen feature extractor
+    from the training split only, when no pretrained network is available."""
+    torch.manual_seed(seed)
+    classifier = nn.Linear(backbone.out_features, n_classes)
+    params = list(backbone.parameters()) + list(classifier.parameters())
+    optimizer = torch.optim.Adam(params, lr=lr)
+    y = torch.as_tensor(np.asarray(labels))
+    multilabel = y.ndim == 2
+    generator = torch.Generator().manual_seed(seed)
+    backbone.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(images), generator=generator).numpy()
+        bar = tqdm(
+            range(0, len(order), batch_size),
+            desc=f"pretrain {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for start in bar:
+            idx = order[start : start + batch_size]
+            logits = classifier(backbone(images_to_tensor(images[idx], mean, std)))
+            target = y[idx]
+            if multilabel:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, target.float())
+            else:
+                loss = nn.functional.cross_entropy(logits, target.long())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    backbone.eval()
+    return backbone

@@ -1,0 +1,480 @@
+"""Seeded, resumable training of a deep hashing network with any loss × quantization strategy.
+
+The objective of a batch is ``loss(activate(z), labels, indices) + quantization(z)``
+(Doan et al., CVPR 2022, Eq. 1: a similarity-preserving loss plus a quantization term), where
+``z`` are the network's continuous codes. With the two-stage strategy ``h2q`` (Schwengber et
+al., arXiv 2311.04207) the quantization term is zero while training; afterwards the H²Q
+rotation is fitted on the training embeddings and applied before taking signs.
+
+Model selection uses a validation split only — the protocol's ``val`` split, or, when it has
+none, a seeded hold-out of the training split recorded in ``config.json`` — never the query
+split (REFERENCE.md, "Evaluation conventions"). Everything is seeded: the same configuration
+and seed give bit-identical weights on the same machine, and an interrupted run resumed from
+its last checkpoint continues exactly as if it had not stopped (the batch order of epoch ``e``
+is drawn from ``seed`` and ``e`` alone; random-number states are checkpointed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hashlearn._io import HashlearnFileError, write_json_atomic
+from hashlearn._validation import HashlearnInputError
+from hashlearn.codes import pack
+from hashlearn.deep import distributed as dd
+from hashlearn.deep import runs
+from hashlearn.deep.config import (
+    TrainConfig,
+    TrainingDivergedError,
+    input_kind,
+    input_spec,
+    make_optimizer,
+    make_scheduler,
+    to_multihot,
+)
+from hashlearn.deep.features import extract_features, run_model, to_batch
+from hashlearn.deep.model import activate, build_network
+
+log = logging.getLogger("hashlearn")
+
+__all__ = ["Objective", "Trainer", "TrainConfig", "TrainingDivergedError", "train_on_dataset"]
+
+
+class Objective(torch.nn.Module):
+    """``loss(activate(z), labels, indices) + quantization(z)`` for one batch.
+
+    One module holding the network and the loss (whose parameters, e.g. GreedyHash's classifier,
+    are trained too), so that DDP synchronises the gradients of both.
+    """
+
+    def __init__(self, network, loss, quantization, features_input: bool):
+        super().__init__()
+        self.network = network
+        self.loss = loss
+        self.quantization = quantization
+        self.features_input = features_input
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.head_forward(x) if self.features_input else self.network(x)
+
+    def forward(self, x, labels, indices):
+        z = self.codes(x)
+        similarity = self.loss(activate(z, self.loss.activation), labels, indices)
+        quant = torch.as_tensor(self.quantization(z))
+        return similarity + quant, similarity.detach(), quant.detach(), z.detach()
+
+
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """Use deterministic algorithms inside the block (restores the previous setting)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+class Trainer:
+    """Train one :class:`TrainConfig` on in-memory arrays; see :meth:`fit`.
+
+    Args:
+        config: the training configuration.
+        run_dir: run directory for config, checkpoints and the model (None: nothing written).
+        resume: continue the run in ``run_dir`` from its last checkpoint.
+        progress: tqdm progress bars on stderr (epoch loss and validation mAP).
+        extra_config: more JSON to store in ``config.json`` (e.g. the dataset's name and split).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path | None = None,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+        extra_config: dict | None = None,
+    ):
+        self.config = config.validate()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.resume = resume
+        self.progress = progress
+        self.extra_config = extra_config or {}
+        self.ctx = dd.current()
+
+    # -- public ------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        *,
+        n_classes: int | None = None,
+    ) -> runs.DeepHasher:
+        """Train on ``(X, y)`` (images or features, by backbone) and return the hasher.
+
+        ``y`` are 1-D class ids or 2-D multi-hot labels; ``X_val``/``y_val`` is the validation
+        split (None: hold out ``val_fraction`` of the training items, seeded).
+        """
+        cfg = self.config
+        X, y = np.asarray(X), np.asarray(y)
+        if len(X) != len(y):
+            raise HashlearnInputError(f"X has {len(X)} items but y has {len(y)} labels.")
+        if y_val is not None and np.asarray(y_val).ndim != y.ndim:
+            raise HashlearnInputError(
+                "training and validation labels have different formats "
+                f"({y.ndim}-D vs {np.asarray(y_val).ndim}-D); use class ids or multi-hot for both."
+            )
+        if n_classes is None:
+            n_classes = int(y.shape[1]) if y.ndim == 2 else int(y.max()) + 1
+        y_val = None if y_val is None else np.asarray(y_val)
+        X, y, X_val, y_val, holdout = self._split_validation(X, y, X_val, y_val)
+        self.labels = to_multihot(y, n_classes)
+        to_multihot(y_val, n_classes, "val labels")  # validates the format
+        spec = input_spec(cfg.backbone, X)
+        with deterministic():
+            torch.manual_seed(cfg.seed)
+            self._build(spec, n_classes, len(X))
+            self.full_config = {
+                "train": dataclasses.asdict(cfg),
+                "network": self.net_spec,
+                "input": spec,
+                "n_classes": n_classes,
+                "n_train": len(X),
+                "holdout": holdout,
+                **self.extra_config,
+            }
+            return self._train(X, y, X_val, y_val)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _split_validation(self, X, y, X_val, y_val):
+        if X_val is not None:
+            if y_val is None or len(X_val) != len(y_val):
+                raise HashlearnInputError("val inputs and val labels must have the same length.")
+            if len(X_val) == 0:
+                raise HashlearnInputError("the validation split is empty.")
+            return X, y, np.asarray(X_val), y_val, None
+        n_val = max(1, int(round(len(X) * self.config.val_fraction)))
+        if len(X) - n_val < 2:
+            raise HashlearnInputError(f"need at least {n_val + 2} training items, got {len(X)}.")
+        order = np.random.default_rng(self.config.seed).permutation(len(X))
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        holdout = {
+            "seed": self.config.seed,
+            "fraction": self.config.val_fraction,
+            "n_val": int(n_val),
+            "indices": val_idx.tolist(),
+        }
+        return X[train_idx], y[train_idx], X[val_idx], y[val_idx], holdout
+
+    def _build(self, spec: dict, n_classes: int, n_train: int) -> None:
+        from hashlearn.deep.losses import get_loss
+        from hashlearn.deep.quantization import get_quantization
+
+        cfg = self.config
+        self.loss = get_loss(
+            cfg.loss,
+            cfg.n_bits,
+            n_classes,
+            n_train=n_train,
+            random_state=cfg.seed,
+            **cfg.loss_kwargs,
+        )
+        hidden = cfg.hidden if cfg.hidden is not None else (256 if cfg.backbone == "mlp" else 0)
+        self.net_spec = {
+            "backbone": cfg.backbone,
+            "n_bits": cfg.n_bits,
+            "activation": self.loss.activation,
+            "hidden": hidden,
+            "frozen": cfg.freeze_backbone,
+            "in_channels": spec.get("in_channels", 1),
+            "in_features": spec.get("in_features"),
+            "cnn_width": cfg.cnn_width,
+            "cnn_features": cfg.cnn_features,
+            "weights": cfg.weights,
+        }
+        self.network = build_network(self.net_spec)
+        self.generator = torch.Generator().manual_seed(cfg.seed + 1)
+        self.quant = get_quantization(
+            cfg.quantization,
+            weight=cfg.quantization_weight,
+            loss=self.loss,
+            n_projections=cfg.n_projections,
+            generator=self.generator,
+        )
+        self.objective = Objective(self.network, self.loss, self.quant, cfg.freeze_backbone)
+        params = [p for p in self.objective.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(cfg, params)
+        self.scheduler = make_scheduler(cfg, self.optimizer)
+        self.input = spec
+
+    # -- main loop ---------------------------------------------------------------------------
+    def _train(self, X, y, X_val, y_val) -> runs.DeepHasher:
+        cfg, ctx = self.config, self.ctx
+        kind, mean, std = self.input["kind"], self.input["mean"], self.input["std"]
+        if cfg.freeze_backbone:  # run the frozen backbone once, train the head on its output
+            cache = None if self.run_dir is None else self.run_dir / "features"
+            X, X_val = (
+                extract_features(
+                    self.network.backbone,
+                    arr,
+                    mean=mean,
+                    std=std,
+                    progress=self.progress and ctx.is_main,
+                    cache=None if cache is None else cache / f"{name}.npz",
+                )
+                for name, arr in (("train", X), ("val", X_val))
+            )
+            kind, mean, std = "features", 0.0, 1.0
+        self.batch_input = (kind, mean, std)
+        state = self._prepare_run_dir()
+        model = dd.wrap(self.objective, ctx)
+        rng = np.random.default_rng(cfg.seed + 2)  # fixed validation subsets
+        q_idx = np.sort(rng.permutation(len(X_val))[: cfg.val_queries])
+        db_idx = np.sort(rng.permutation(len(X))[: cfg.val_database])
+        show = self.progress and ctx.is_main
+        epochs_bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="epochs", disable=not show)
+        while state["epoch"] < cfg.epochs and state["status"] == "running":
+            epoch = state["epoch"] + 1
+            start = time.perf_counter()
+            totals = self._run_epoch(model, X, epoch, state, show)
+            seconds = time.perf_counter() - start
+            val_map = self._validation_map(X_val[q_idx], y_val[q_idx], X[db_idx], y[db_idx])
+            state["history"].append(
+                {
+                    "epoch": epoch,
+                    "loss": totals[0],
+                    "similarity": totals[1],
+                    "quantization": totals[2],
+                    "val_map": val_map,
+                    "seconds": seconds,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                }
+            )
+            state["epoch"] = epoch
+            self._early_stopping(state, val_map)
+            self._checkpoint(state)
+            epochs_bar.update(1)
+            epochs_bar.set_postfix(loss=f"{totals[0]:.4f}", val_map=f"{val_map:.4f}")
+        epochs_bar.close()
+        if state["status"] == "running":
+            state["status"] = "finished"
+        runs.load_network_state(self.network, self._best, self.loss)
+        h2q = self._fit_h2q(X, state) if getattr(self.quant, "two_stage", False) else None
+        self._checkpoint(state)
+        if self.run_dir is not None and ctx.is_main:
+            keys = ("status", "epoch", "best_epoch", "best_map", "history", "h2q")
+            write_json_atomic(self.run_dir / "result.json", {k: state.get(k) for k in keys})
+        dd.barrier(ctx)
+        return runs.DeepHasher(self.network, self.full_config, h2q)
+
+    def _run_epoch(self, model, X, epoch: int, state: dict, show: bool) -> list[float]:
+        """One pass over this rank's shard of the epoch's seeded permutation."""
+        cfg, ctx = self.config, self.ctx
+        kind, mean, std = self.batch_input
+        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = dd.shard(torch.randperm(len(X), generator=generator), ctx)
+        hook = getattr(self.loss, "on_epoch_end", None)
+        buffer = torch.zeros(len(X), cfg.n_bits) if hook is not None else None
+        totals, n_batches = torch.zeros(3), 0
+        self.objective.train()
+        bar = tqdm(
+            range(0, len(order), cfg.batch_size),
+            desc=f"epoch {epoch}",
+            leave=False,
+            disable=not show,
+        )
+        for first in bar:
+            idx = order[first : first + cfg.batch_size]
+            if len(idx) < 2:  # a pairwise loss needs two items; the remainder waits a turn
+                continue
+            value, sim, quant, z = model(
+                to_batch(X[idx.numpy()], kind, mean, std), self.labels[idx], idx
+            )
+            mean_value = dd.mean_over_ranks(value.detach(), ctx)
+            if not torch.isfinite(mean_value):
+                self._diverged(state, epoch, n_batches)
+            self.optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            self.optimizer.step()
+            totals += torch.stack([mean_value, sim, quant]).float()
+            n_batches += 1
+            if buffer is not None:
+                buffer[idx] = z
+            bar.set_postfix(loss=f"{mean_value.item():.4f}")
+        bar.close()
+        if hook is not None:
+            hook(dd.sum_over_ranks(buffer, ctx), self.labels)
+        self.scheduler.step()
+        return (totals / max(n_batches, 1)).tolist()
+
+    def _validation_map(self, Xq, yq, Xdb, ydb) -> float:
+        """mAP@all of sign codes: validation items against training items (never the query)."""
+        from hashlearn.metrics import mean_average_precision
+
+        kind, mean, std = self.batch_input
+        q = pack(run_model(self.objective.codes, Xq, kind, mean=mean, std=std))
+        db = pack(run_model(self.objective.codes, Xdb, kind, mean=mean, std=std))
+        return float(mean_average_precision(q, db, yq, ydb))
+
+    def _early_stopping(self, state: dict, val_map: float) -> None:
+        cfg = self.config
+        if val_map > state["best_map"] + cfg.min_delta:
+            state.update(best_map=val_map, best_epoch=state["epoch"], bad_epochs=0)
+            self._best = runs.network_state(self.network, self.loss)
+            if self.run_dir is not None and self.ctx.is_main:
+                runs.save_tensors(self.run_dir / "model.safetensors", self._best)
+        else:
+            state["bad_epochs"] += 1
+            if cfg.patience and state["bad_epochs"] >= cfg.patience:
+                state["status"] = "early_stopped"
+
+    # -- run directory -----------------------------------------------------------------------
+    def _prepare_run_dir(self) -> dict:
+        self._best = runs.network_state(self.network, self.loss)
+        state = {
+            "epoch": 0,
+            "best_map": -1.0,
+            "best_epoch": 0,
+            "bad_epochs": 0,
+            "history": [],
+            "status": "running",
+        }
+        if self.run_dir is None:
+            return state
+        checkpoint = runs.read_checkpoint(self.run_dir)
+        if checkpoint is not None and not self.resume:
+            raise HashlearnFileError(
+                f"{self.run_dir} already holds a training run; pass --resume (resume=True) "
+                "to continue it, or choose a new output directory."
+            )
+        if checkpoint is None:
+            if self.ctx.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(self.run_dir / "config.json", self.full_config)
+            dd.barrier(self.ctx)
+            return state
+        saved_config = runs.read_json(self.run_dir / "config.json")
+        mine = self.full_config["train"]
+        diff = [k for k in mine if k != "epochs" and saved_config["train"].get(k) != mine[k]]
+        if diff:
+            raise HashlearnInputError(
+                f"cannot resume {self.run_dir}: it was started with different settings "
+                f"({', '.join(diff)}); use the same options or a new --output."
+            )
+        weights, opt_tensors, saved = checkpoint
+        runs.load_network_state(self.network, weights, self.loss)
+        self.optimizer.load_state_dict(runs.join_state(opt_tensors, saved["optimizer"]))
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(weights["__rng__.generator"])
+        torch.set_rng_state(weights["__rng__.torch"])
+        if (self.run_dir / "model.safetensors").is_file():
+            self._best = runs.load_tensors(self.run_dir / "model.safetensors")
+        state = saved["state"]
+        if state["epoch"] < self.config.epochs and state["status"] != "early_stopped":
+            state["status"] = "running"
+        if self.ctx.is_main and saved_config["train"]["epochs"] != self.config.epochs:
+            write_json_atomic(self.run_dir / "config.json", self.full_config)
+        log.info("resuming %s after epoch %d", self.run_dir, state["epoch"])
+        return state
+
+    def _checkpoint(self, state: dict) -> None:
+        if self.run_dir is None or not self.ctx.is_main:
+            return
+        opt_tensors, opt_meta = runs.split_state(self.optimizer.state_dict())
+        weights = runs.network_state(self.network, self.loss)
+        weights["__rng__.generator"] = self.generator.get_state()
+        weights["__rng__.torch"] = torch.get_rng_state()
+        meta = {"state": state, "optimizer": opt_meta, "scheduler": self.scheduler.state_dict()}
+        runs.write_checkpoint(self.run_dir, state["epoch"], weights, opt_tensors, meta)
+
+    def _diverged(self, state: dict, epoch: int, batch: int) -> None:
+        where = (
+            f"the last good checkpoint (epoch {state['epoch']}) is kept in {self.run_dir}"
+            if self.run_dir is not None
+            else "no run directory was given"
+        )
+        if self.run_dir is not None and self.ctx.is_main:
+            write_json_atomic(
+                self.run_dir / "result.json",
+                {
+                    "status": "diverged",
+                    "epoch": state["epoch"],
+                    "failed_epoch": epoch,
+                    "failed_batch": batch,
+                    "history": state["history"],
+                },
+            )
+        raise TrainingDivergedError(
+            f"the training loss became NaN or infinite at epoch {epoch}, batch {batch}; {where}. "
+            "Lower the learning rate (--lr) or the quantization weight, or check the inputs."
+        )
+
+    def _fit_h2q(self, X: np.ndarray, state: dict):
+        """Stage two of H²Q: fit the rotation on (a seeded subset of) training embeddings."""
+        try:
+            from hashlearn.quantize import H2Q
+        except ImportError:
+            raise HashlearnInputError(
+                "two-stage quantization needs hashlearn.quantize.H2Q, which this build lacks."
+            ) from None
+        cfg = self.config
+        kind, mean, std = self.batch_input
+        rng = np.random.default_rng(cfg.seed + 3)
+        idx = np.sort(rng.permutation(len(X))[: cfg.h2q_max_samples])
+        z = run_model(self.objective.codes, X[idx], kind, mean=mean, std=std)
+        start = time.perf_counter()
+        h2q = H2Q(cfg.n_bits, loss=cfg.h2q_loss, random_state=cfg.seed).fit(z)
+        state["h2q"] = {"n_samples": len(idx), "seconds": time.perf_counter() - start}
+        if self.run_dir is not None and self.ctx.is_main:
+            h2q.save(self.run_dir / "h2q.npz")
+        return h2q
+
+
+def train_on_dataset(
+    config: TrainConfig,
+    dataset: Any,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> runs.DeepHasher:
+    """Train on a :class:`hashlearn.data.Dataset`: its ``train`` split, validated on its ``val``
+    split (or a seeded hold-out of ``train`` when it has none), never on ``query``.
+
+    The ``mlp`` backbone reads the split features ``X``; image backbones read ``images``.
+    """
+    field_name = "X" if input_kind(config.backbone) == "features" else "images"
+    train, val = dataset.train, dataset.val
+    if getattr(train, field_name) is None:
+        raise HashlearnInputError(
+            f"dataset {dataset.name!r} has no images; use --backbone mlp on its features."
+        )
+    extra = {
+        "dataset": {
+            "name": dataset.name,
+            "protocol": dataset.protocol,
+            "split_seed": dataset.split_seed,
+            "n_classes": dataset.n_classes,
+            "validation": "val split" if val is not None else "train hold-out",
+        }
+    }
+    trainer = Trainer(config, run_dir, resume=resume, progress=progress, extra_config=extra)
+    return trainer.fit(
+        getattr(train, field_name),
+        train.y,
+        None if val is None else getattr(val, field_name),
+        None if val is None else val.y,
+        n_classes=dataset.n_classes,
+    )
