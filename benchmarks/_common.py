@@ -22,12 +22,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def best_time(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
-    """Best wall time of ``repeats`` calls, and the last result."""
+def best_time(fn: Callable[..., Any], *args: Any, repeats: int = 3) -> tuple[float, Any]:
+    """Best wall time of ``repeats`` calls of ``fn(*args)``, and the last result."""
     best, result = float("inf"), None
     for _ in range(repeats):
         start = time.perf_counter()
-        result = fn()
+        result = fn(*args)
         best = min(best, time.perf_counter() - start)
     return best, result
 

@@ -17,7 +17,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import parser, save  # noqa: E402
-
 from hashlearn.report import format_table  # noqa: E402
 
 

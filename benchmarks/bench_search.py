@@ -13,7 +13,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import best_time, parser, save  # noqa: E402
-
 from hashlearn.index import HammingIndex  # noqa: E402
 from hashlearn.report import format_table  # noqa: E402
 
@@ -35,8 +34,8 @@ def main() -> None:
         ours.search(queries[:2], k)  # JIT warm-up
         reference = faiss.IndexBinaryFlat(n_bits)
         reference.add(database)
-        t_ours, (d_ours, i_ours) = best_time(lambda: ours.search(queries, k))
-        t_faiss, (d_faiss, i_faiss) = best_time(lambda: reference.search(queries, k))
+        t_ours, (d_ours, i_ours) = best_time(ours.search, queries, k)
+        t_faiss, (d_faiss, i_faiss) = best_time(reference.search, queries, k)
         identical = bool((d_ours == d_faiss).all())
         if not identical:
             raise SystemExit(f"{n_bits} bits: distance lists differ from FAISS")

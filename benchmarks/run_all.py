@@ -22,9 +22,12 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     names = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("only", nargs="*", choices=names + [[]], help="benchmarks to run")
+    parser.add_argument("only", nargs="*", help=f"benchmarks to run (of: {', '.join(names)})")
     parser.add_argument("--quick", action="store_true", help="small sizes")
     args = parser.parse_args()
+    unknown = sorted(set(args.only) - set(names))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     failed = []
     for name in args.only or names:
         print(f"\n=== {name} ===", flush=True)
