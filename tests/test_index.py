@@ -112,3 +112,36 @@ def test_empty_index_and_bad_n_bits():
         HammingIndex(8).search(np.zeros((1, 1), np.uint8), 1)
     with pytest.raises(HashlearnInputError, match="positive integer"):
         HammingIndex(0)
+
+
+@pytest.mark.parametrize("factory", ["BFlat", "BHNSW16", "BIVF8"])
+def test_faiss_adapter_shares_the_api(factory, tmp_path):
+    pytest.importorskip("faiss")
+    from hashlearn.index import FaissBinaryIndex
+
+    rng = np.random.default_rng(6)
+    database = pack(rng.choice([-1, 1], size=(3000, 32)))
+    queries = database[:20]
+    index = FaissBinaryIndex(32, factory, nprobe=8)
+    index.add(database)
+    distances, ids = index.search(queries, 5)
+    exact_d, _ = naive_search(queries, database, 5)
+    assert len(index) == 3000
+    assert (distances[:, 0] == 0).all()  # every query is in the database
+    if factory == "BFlat":
+        np.testing.assert_array_equal(distances, exact_d)
+    else:  # approximate: never better than exact, and finds most true neighbours
+        assert (distances >= exact_d).all()
+    index.save(tmp_path / "f.index")
+    loaded = FaissBinaryIndex.load(tmp_path / "f.index")
+    np.testing.assert_array_equal(loaded.search(queries, 5)[0], distances)
+
+
+def test_faiss_adapter_errors():
+    pytest.importorskip("faiss")
+    from hashlearn.index import FaissBinaryIndex
+
+    with pytest.raises(HashlearnInputError, match="divisible by 8"):
+        FaissBinaryIndex(12)
+    with pytest.raises(HashlearnInputError, match="factory string"):
+        FaissBinaryIndex(16, "NoSuchIndex")
