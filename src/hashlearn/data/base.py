@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,14 +62,22 @@ class Split:
 
 
 def take_split(
-    X: np.ndarray, y: np.ndarray, images: np.ndarray | None, indices: np.ndarray
+    X: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    y: np.ndarray,
+    images: np.ndarray | None,
+    indices: np.ndarray,
 ) -> Split:
-    """Gather the rows ``indices`` of a pooled source into a :class:`Split` (copies)."""
+    """Gather the rows ``indices`` of a pooled source into a :class:`Split` (copies).
+
+    ``X`` may be a function computing features from the gathered images, so that image
+    datasets never hold float features for the whole pool (Fashion-MNIST: 220 MB saved).
+    """
     indices = np.asarray(indices, dtype=np.int64)
+    imgs = None if images is None else np.ascontiguousarray(images[indices])
     return Split(
-        X=np.ascontiguousarray(X[indices]),
+        X=X(imgs) if callable(X) else np.ascontiguousarray(X[indices]),
         y=np.ascontiguousarray(y[indices]),
-        images=None if images is None else np.ascontiguousarray(images[indices]),
+        images=imgs,
         indices=indices,
     )
 
@@ -221,7 +230,7 @@ def make_dataset(
     protocol: str,
     protocol_description: str,
     split_seed: int,
-    X: np.ndarray,
+    X: np.ndarray | Callable[[np.ndarray], np.ndarray],
     y: np.ndarray,
     images: np.ndarray | None,
     indices: dict[str, np.ndarray],
@@ -249,7 +258,7 @@ def make_dataset(
         class_names=class_names,
         splits=splits,
         sources=sources,
-        n_pool=len(X),
+        n_pool=len(y),
     )
     return Dataset(
         name=name,

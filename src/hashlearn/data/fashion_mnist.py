@@ -209,6 +209,13 @@ def _download_all(target: Path, progress: bool) -> dict[str, Path]:
     return paths
 
 
+def pixels_to_features(images: np.ndarray) -> np.ndarray:
+    """Flattened pixels / 255 as float32 (exact division, computed per split)."""
+    X = images.reshape(len(images), -1).astype(np.float32)
+    X /= np.float32(255.0)
+    return X
+
+
 @register_dataset(
     NAME,
     description="Zalando clothing images, 28x28 grey, 60k train + 10k test (Xiao et al. 2017)",
@@ -253,12 +260,10 @@ def read_fashion_mnist(
         records.append({"file": stem, "path": str(paths[key].resolve()), "content_sha256": digest})
     images = np.concatenate([arrays["train_images"], arrays["test_images"]])
     y = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
-    X = images.reshape(len(images), -1).astype(np.float32)
-    X /= np.float32(255.0)
     train = np.arange(N_TRAIN, dtype=np.int64)
     test = np.arange(N_TRAIN, N_TRAIN + N_TEST, dtype=np.int64)
     return Source(
-        X=X,
+        X=pixels_to_features,
         y=y,
         images=images,
         class_names=list(CLASS_NAMES),

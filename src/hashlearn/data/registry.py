@@ -29,14 +29,15 @@ class Source:
     """A whole dataset before splitting.
 
     Attributes:
-        X, y, images: pooled features (float32), labels and optional uint8 images.
+        X, y, images: pooled features (float32), labels and optional uint8 images; ``X`` may
+            instead be a function turning a batch of images into features (computed per split).
         class_names: name of each class id.
         files: provenance records (path, checksums) that go into the manifest.
         predefined: for protocols with a split fixed by the dataset itself, protocol name →
             split name → indices into the pool.
     """
 
-    X: np.ndarray
+    X: np.ndarray | Callable[[np.ndarray], np.ndarray]
     y: np.ndarray
     images: np.ndarray | None
     class_names: list[str]
