@@ -105,3 +105,14 @@ def test_dsdh_epoch_update_lowers_its_objective_and_feeds_the_penalty():
     assert loss.quantization_penalty(u[idx].float()).item() == pytest.approx(expected, rel=1e-5)
     state = loss.state_dict()
     assert {"binary_codes", "classifier", "state_ready"} <= set(state)
+
+
+def test_dbdh_straight_through_gradient_equals_binary_likelihood_gradient():
+    loss = get_loss("dbdh", 6, 3).double()
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(5, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    loss(u, y).backward()
+    b = torch.where(u > 0, 1.0, -1.0).double().requires_grad_(True)
+    get_loss("dpsh", 6, 3, scale=2.0 / 6).double()(b, y).backward()
+    assert torch.allclose(u.grad, b.grad) and u.grad.abs().sum() > 0

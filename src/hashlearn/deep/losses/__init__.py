@@ -11,12 +11,17 @@ from typing import Any
 
 from hashlearn._validation import check_choice
 from hashlearn.deep.losses import (  # noqa: F401  (importing registers the losses)
+    cel,
     csq,
+    dbdh,
     dch,
+    dhn,
     dpsh,
     dsdh,
     greedyhash,
     hashnet,
+    hyp2,
+    wglhh,
 )
 from hashlearn.deep.losses.base import _LOSSES, HashLoss, register_loss
 
