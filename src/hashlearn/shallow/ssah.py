@@ -1,0 +1,198 @@
+"""SSAH: Scalable Supervised Asymmetric Hashing (Zhang et al., IEEE TIP 2019).
+
+The estimator wires the objective and updates of :mod:`hashlearn.shallow._ssah_steps`
+(equations (S1)–(S11) there) into scikit-learn's ``fit`` / ``transform``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
+
+from hashlearn._validation import HashlearnInputError, check_choice
+from hashlearn.registry import register_method
+from hashlearn.shallow import _ssah_steps as steps
+from hashlearn.shallow._base import KernelHashing, check_int, check_positive
+from hashlearn.shallow._labels import similarity_products
+from hashlearn.shallow._linalg import random_rotation, sign
+from hashlearn.shallow.kernel import ridge_projection
+
+logger = logging.getLogger("hashlearn.shallow")
+
+
+@register_method("ssah")
+class SSAH(KernelHashing):
+    """Scalable Supervised Asymmetric Hashing on anchor RBF features.
+
+    Minimises (S1) by the alternating W, U, V, R, B updates (S3)–(S10) of the seed chapter
+    (§2.2.3), with the ℓ2,p terms reweighted by (S2), then fits the out-of-sample projection
+    (S11, §2.2.4): code(x) = sgn(Ψᵀ φ(x)). The n × n similarity S (S_ij = 1 if i and j share a
+    label, else ``dissimilar``) is only used through A = S Yᵀ and ‖S‖², so a fit is linear in n.
+
+    R-steps (``r_step``): ``"cayley"`` (S7, SSAH-Q, the chapter's Cayley-transform feasible
+    search; monotone, the default), ``"svd"`` (S8, the chapter's Procrustes "maximum inner
+    product" step; it drops a term of (S1), so ``objective_`` may rise) and ``"mm"`` (S9, a
+    majorise-minimise Procrustes step; monotone). With a monotone R-step every update lowers
+    (S1), so ``objective_`` never increases.
+
+    Args:
+        n_bits: code length l (at most ``n_anchors``).
+        n_anchors: number of RBF anchors m.
+        anchors: ``"random"`` (chapter) or ``"kmeans"`` anchor selection.
+        lambda1, lambda2, mu: size-free weights; (S1) uses λ₁ = lambda1 · n^{2−p/2},
+            λ₂ = lambda2 · n^{2−p/2} and μ = mu · n^{p/2−1}. The similarity term sums n²
+            pairs while an ℓ2,p term grows like n^{p/2} (and ‖B − RV‖² like n), so this keeps
+            the balance of the terms, and good defaults, independent of n and p.
+        p: exponent of the ℓ2,p norms, 0 < p ≤ 2 (p = 2 is the plain Frobenius model).
+        dissimilar: S_ij for pairs without a shared label: 0 (the chapter's S ∈ {0, 1}) or −1.
+        r_step: ``"cayley"``, ``"svd"`` or ``"mm"`` (see above); ``None`` takes the class
+            default ``default_r_step`` (``"cayley"`` for ``"ssah"``, ``"svd"`` for ``"ssah-svd"``).
+        cayley_iter: inner Cayley iterations per R-step.
+        reg: ridge weight λ of the out-of-sample regression (S11).
+        max_iter: outer iterations; tol: stop when (S1) drops by less than ``tol`` relatively.
+        block_size: rows per block of the kernel computation.
+        random_state: seed (anchors, initial rotation).
+        verbose: show a progress bar on stderr.
+
+    Attributes:
+        anchors_, sigma_, kernel_mean_: the kernel map. projection_: Ψ (m × l).
+        objective_: (S1) after initialisation and after each iteration. n_iter_: iterations run.
+        lambda1_, lambda2_, mu_: the weights λ₁, λ₂, μ actually used in (S1).
+        rotation_, label_projection_: the learnt R and W.
+    """
+
+    default_r_step = "cayley"
+
+    def __init__(
+        self,
+        n_bits: int = 32,
+        n_anchors: int = 1000,
+        anchors: str = "random",
+        lambda1: float = 1.0,
+        lambda2: float = 1e-4,
+        mu: float = 1.0,
+        p: float = 1.0,
+        dissimilar: float = -1.0,
+        r_step: str | None = None,
+        cayley_iter: int = 20,
+        reg: float = 1e-2,
+        max_iter: int = 10,
+        tol: float = 1e-5,
+        block_size: int = 4096,
+        random_state: Any = None,
+        verbose: bool = False,
+    ):
+        self.n_bits = n_bits
+        self.n_anchors = n_anchors
+        self.anchors = anchors
+        self.lambda1 = lambda1
+        self.lambda2 = lambda2
+        self.mu = mu
+        self.p = p
+        self.dissimilar = dissimilar
+        self.r_step = r_step
+        self.cayley_iter = cayley_iter
+        self.reg = reg
+        self.max_iter = max_iter
+        self.tol = tol
+        self.block_size = block_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        p_ok = isinstance(self.p, (int, float, np.number)) and not isinstance(self.p, bool)
+        if not p_ok or not np.isfinite(self.p) or not 0 < self.p <= 2:
+            raise HashlearnInputError(
+                f"p must be in (0, 2] (the ℓ2,p exponent; p = 2 is the Frobenius norm), "
+                f"got {self.p!r}."
+            )
+        for name in ("lambda1", "lambda2", "mu", "reg"):
+            check_positive(getattr(self, name), name)
+        check_positive(self.tol, "tol", allow_zero=True)
+        check_int(self.max_iter, "max_iter")
+        check_int(self.cayley_iter, "cayley_iter")
+        r_step = self.default_r_step if self.r_step is None else self.r_step
+        self.r_step_ = check_choice(r_step, tuple(steps.R_STEPS), "r_step")
+        if self.dissimilar not in (0, -1):
+            raise HashlearnInputError(
+                f"dissimilar must be 0 (S in {{0, 1}}) or -1 (S in {{-1, 1}}), "
+                f"got {self.dissimilar!r}."
+            )
+
+    def fit(self, X: Any, y: Any) -> SSAH:
+        """Learn codes and hash functions from features ``X`` (n, d) and labels ``y``."""
+        self._check_params()
+        Phi, gram, Y = self._prepare(X, y)
+        n, p = len(Y), float(self.p)
+        self.lambda1_ = float(self.lambda1) * n ** (2.0 - p / 2.0)
+        self.lambda2_ = float(self.lambda2) * n ** (2.0 - p / 2.0)
+        self.mu_ = float(self.mu) * n ** (p / 2.0 - 1.0)
+        A, s_norm_sq = similarity_products(Y, 1.0, float(self.dissimilar))
+        prob = steps.Problem(
+            Phi=Phi,
+            phi_col_sq=np.diag(gram).copy(),
+            Y=Y,
+            A=A,
+            C=Y.T @ Y,
+            s_norm_sq=s_norm_sq,
+            n_bits=self.n_bits_,
+            lambda1=self.lambda1_,
+            lambda2=self.lambda2_,
+            mu=self.mu_,
+            p=p,
+        )
+        st = self._initial_state(prob, gram)
+        r_step = steps.R_STEPS[self.r_step_]
+        self.objective_ = [steps.objective(prob, st)]
+        self.n_iter_ = 0
+        bar = tqdm(
+            range(self.max_iter), desc="SSAH", disable=not self.verbose, file=sys.stderr
+        )
+        for _ in bar:
+            steps.w_step(prob, st)
+            steps.u_step(prob, st)
+            steps.v_step(prob, st)
+            if self.r_step_ == "cayley":
+                r_step(prob, st, n_iter=self.cayley_iter)
+            else:
+                r_step(prob, st)
+            steps.b_step(prob, st)
+            self.objective_.append(steps.objective(prob, st))
+            self.n_iter_ += 1
+            bar.set_postfix(objective=f"{self.objective_[-1]:.6g}")
+            previous = self.objective_[-2]
+            if abs(previous - self.objective_[-1]) <= self.tol * abs(previous):
+                break
+        bar.close()
+        logger.info("SSAH: %d iterations, objective %.6g", self.n_iter_, self.objective_[-1])
+        self.projection_ = ridge_projection(Phi, st.B, float(self.reg), gram)
+        self.rotation_, self.label_projection_ = st.R, st.W
+        self.train_codes_ = st.B.astype(np.int8)
+        return self
+
+    def _initial_state(self, prob: steps.Problem, gram: np.ndarray) -> steps.State:
+        """U = top-l principal directions of φ(X), V = Uᵀφ(X), R seeded random rotation,
+        B = sgn(RV), then W from (S3) with D = I."""
+        rng = check_random_state(self.random_state)
+        eigvecs = np.linalg.eigh(gram)[1][:, ::-1][:, : prob.n_bits]
+        flip = np.sign(eigvecs[np.abs(eigvecs).argmax(axis=0), np.arange(prob.n_bits)])
+        U = eigvecs * np.where(flip == 0, 1.0, flip)
+        V = (prob.Phi @ U.astype(np.float32)).astype(np.float64)
+        R = random_rotation(prob.n_bits, rng)
+        B = sign(V @ R.T)
+        st = steps.State(W=np.zeros((prob.C.shape[0], prob.n_bits)), U=U, V=V, R=R, B=B,
+                         PhiV=steps.phi_times(prob, V))
+        steps.w_step(prob, st, d=np.ones(prob.n_bits))
+        return st
+
+
+@register_method("ssah-svd")
+class SSAHSVD(SSAH):
+    """SSAH whose default R-step is the chapter's SVD (orthogonal Procrustes) step (S8)."""
+
+    default_r_step = "svd"
