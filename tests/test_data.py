@@ -16,6 +16,7 @@ from hashlearn.data import (
     Protocol,
     available_datasets,
     from_arrays,
+    from_splits,
     labels_to_multihot,
     load_dataset,
     load_files,
@@ -347,6 +348,34 @@ def test_file_errors_for_missing_keys_labels_and_pickles(tmp_path, blobs):
         load_files(tmp_path / "f.npy", tmp_path / "short.npy")
     with pytest.raises(HashlearnInputError, match="protocol applies to registered"):
         load_dataset(str(tmp_path / "f.npy"), protocol="hashing")
+
+
+def test_from_splits_and_ready_made_npz(tmp_path):
+    rng = np.random.default_rng(2)
+    parts = {
+        "train": (rng.normal(size=(30, 4)), np.array(["b", "c"] * 15)),
+        "query": (rng.normal(size=(5, 4)), np.array(["a", "b", "c", "a", "b"])),
+        "database": (rng.normal(size=(40, 4)), np.array(["a", "b", "c", "c"] * 10)),
+    }
+    np.savez(tmp_path / "ready.npz", **{f"{v}_{k}": p[i] for k, p in parts.items()
+                                         for i, v in enumerate("Xy")})  # fmt: skip
+    ds = load_dataset(str(tmp_path / "ready.npz"))
+    assert ds.protocol == "predefined" and ds.val is None and ds.class_names == ["a", "b", "c"]
+    assert ds.manifest["rng"] == "none (fixed split)"
+    for key, (X, y) in parts.items():
+        split = getattr(ds, key)
+        np.testing.assert_allclose(split.X, X.astype(np.float32))
+        np.testing.assert_array_equal(np.array(ds.class_names)[split.y], y)
+    np.testing.assert_array_equal(ds.query.indices, np.arange(30, 35))
+    no_train = from_splits(parts["query"], parts["database"])
+    assert no_train.train is no_train.database
+    with pytest.raises(HashlearnInputError, match="database X has 3 features but query X has 4"):
+        from_splits(parts["query"], (np.zeros((4, 3)), np.zeros(4)))
+    with pytest.raises(HashlearnInputError, match="database has 3 labels but 40 rows"):
+        from_splits(parts["query"], (parts["database"][0], np.zeros(3)))
+    np.savez(tmp_path / "half.npz", X_query=parts["query"][0], y_query=parts["query"][1])
+    with pytest.raises(HashlearnFileError, match="no X_database"):
+        load_files(tmp_path / "half.npz")
 
 
 # ---------------------------------------------------------------- CLI

@@ -106,6 +106,11 @@ def _table(entries: list[dict[str, Any]]) -> str:
             )
         if e.get("verify_error"):
             lines.append(f"  verification failed: {e['verify_error']}")
+    lines += [
+        "",
+        "Your own data: pass the path of a .npz (X, y), .npy (+ labels file) or .csv file "
+        "wherever a dataset name is expected.",
+    ]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from hashlearn.data.registry import (
     register_dataset,
 )
 from hashlearn.data.splits import Protocol
-from hashlearn.data.user import from_arrays
+from hashlearn.data.user import from_arrays, from_splits
 
 __all__ = [
     "Dataset",
@@ -27,6 +27,7 @@ __all__ = [
     "available_datasets",
     "dataset_info",
     "from_arrays",
+    "from_splits",
     "labels_to_multihot",
     "load_dataset",
     "load_files",

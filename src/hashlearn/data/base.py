@@ -197,6 +197,7 @@ def build_manifest(
     splits: dict[str, Split],
     sources: list[dict[str, Any]],
     n_pool: int,
+    randomised: bool = True,
 ) -> dict[str, Any]:
     """The JSON-able record of how a dataset was built (see :class:`Dataset`)."""
     from hashlearn import __version__
@@ -206,7 +207,7 @@ def build_manifest(
         "protocol": protocol,
         "protocol_description": protocol_description,
         "split_seed": int(split_seed),
-        "rng": "numpy.random.default_rng(split_seed)",
+        "rng": "numpy.random.default_rng(split_seed)" if randomised else "none (fixed split)",
         "hashlearn_version": __version__,
         "numpy_version": np.__version__,
         "n_pool": int(n_pool),
@@ -237,6 +238,7 @@ def make_dataset(
     n_classes: int,
     class_names: list[str],
     sources: list[dict[str, Any]],
+    randomised: bool = True,
 ) -> Dataset:
     """Cut a pooled source into a :class:`Dataset` along ``indices`` (split name → rows).
 
@@ -259,6 +261,7 @@ def make_dataset(
         splits=splits,
         sources=sources,
         n_pool=len(y),
+        randomised=randomised,
     )
     return Dataset(
         name=name,

@@ -244,6 +244,7 @@ def read_fashion_mnist(
                 f"Fashion-MNIST files not found (looked in: {report}) and the download into "
                 f"{target} failed ({exc}). To fix: {INSTALL_STEPS}, or retry when online."
             ) from None
+    log.info("reading Fashion-MNIST from %s", paths["train_images"].parent)
     arrays, records = {}, []
     for key, (stem, _md5, sha256, shape) in FILES.items():
         try:

@@ -1,6 +1,8 @@
 """Read the user's features and labels from ``.npz``, ``.npy`` or ``.csv`` files.
 
-* ``.npz``: features under ``X`` (or ``features``), labels under ``y`` (or ``labels``).
+* ``.npz``: features under ``X`` (or ``features``), labels under ``y`` (or ``labels``); or
+  ready-made splits ``X_query``/``y_query``, ``X_database``/``y_database`` (optionally
+  ``X_train``/``y_train`` and ``X_val``/``y_val``), used as they are.
 * ``.npy``: a 2-D feature matrix; the labels come from a separate file (``labels_path``).
 * ``.csv`` / ``.tsv``: one item per row, numeric features; the labels are the last column
   (numbers or text) unless ``labels_path`` is given. A first row that is not numeric is taken
@@ -22,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import HashlearnFileError
-from hashlearn.data.base import Dataset
-from hashlearn.data.user import SizeArg, from_arrays
+from hashlearn.data.base import SPLIT_NAMES, Dataset
+from hashlearn.data.user import SizeArg, from_arrays, from_splits
 
 FEATURE_KEYS = ("X", "features")
 LABEL_KEYS = ("y", "labels")
@@ -64,21 +66,11 @@ def _load_npy(path: Path) -> np.ndarray:
         ) from None
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     _check_magic(path, b"PK", ".npz")
     try:
         with np.load(path, allow_pickle=False) as data:
-            keys = list(data.files)
-            fkey = next((k for k in FEATURE_KEYS if k in keys), None)
-            lkey = next((k for k in LABEL_KEYS if k in keys), None)
-            if fkey is None:
-                raise HashlearnFileError(
-                    f"{path} has no features array: expected a key named "
-                    f"{' or '.join(FEATURE_KEYS)}, found {keys}; {_HOW}."
-                )
-            return data[fkey], None if lkey is None else data[lkey]
-    except HashlearnFileError:
-        raise
+            return {key: data[key] for key in data.files}
     except ValueError as exc:
         if "pickle" in str(exc):
             raise HashlearnFileError(
@@ -89,6 +81,31 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise HashlearnFileError(
             f"{path} is not a valid .npz file or is corrupted ({type(exc).__name__}: {exc})."
         ) from None
+
+
+def _predefined_splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple] | None:
+    """``{split: (X, y)}`` when the archive holds ready-made splits (``X_query``, ...)."""
+    if not any(key.startswith("X_") for key in arrays):
+        return None
+    return {
+        split: (arrays.get(f"X_{split}"), arrays.get(f"y_{split}"))
+        for split in SPLIT_NAMES
+        if f"X_{split}" in arrays
+    }
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    arrays = _npz_arrays(path)
+    keys = list(arrays)
+    fkey = next((k for k in FEATURE_KEYS if k in keys), None)
+    lkey = next((k for k in LABEL_KEYS if k in keys), None)
+    if fkey is None:
+        raise HashlearnFileError(
+            f"{path} has no features array: expected a key named "
+            f"{' or '.join(FEATURE_KEYS)} (or split arrays X_query, y_query, X_database, "
+            f"y_database, optionally X_train/y_train and X_val/y_val), found {keys}; {_HOW}."
+        )
+    return arrays[fkey], None if lkey is None else arrays[lkey]
 
 
 def _is_number(text: str) -> bool:
@@ -222,10 +239,24 @@ def load_files(
 ) -> Dataset:
     """Read your features (and labels) from files and split them like :func:`from_arrays`.
 
-    The manifest records each file's path, size and SHA-256.
+    An ``.npz`` holding ready-made splits (``X_query``/``y_query``, ``X_database``/``y_database``
+    and optionally ``X_train``/``y_train``, ``X_val``/``y_val``) is used as it is (see
+    :func:`hashlearn.data.user.from_splits`); the split arguments are then ignored. The manifest
+    records each file's path, size and SHA-256.
     """
-    X, y = read_arrays(features_path, labels_path)
     files = [features_path] + ([] if labels_path is None else [labels_path])
+    path = _existing(features_path, "features")
+    if path.suffix.lower() == ".npz" and labels_path is None:
+        given = _predefined_splits(_npz_arrays(path))
+        if given is not None:
+            missing = [k for k in ("query", "database") if k not in given]
+            if missing:
+                raise HashlearnFileError(
+                    f"{path} holds split arrays {sorted(given)} but no X_{missing[0]}; "
+                    "ready-made splits need at least X_query/y_query and X_database/y_database."
+                )
+            return from_splits(**given, name=name or path.stem, _sources=[file_record(path)])
+    X, y = read_arrays(features_path, labels_path)
     return from_arrays(
         X,
         y,

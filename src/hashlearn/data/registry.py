@@ -200,4 +200,5 @@ def load_dataset(
         n_classes=info.n_classes,
         class_names=source.class_names,
         sources=source.files,
+        randomised=proto.fixed_sizes is None,
     )

@@ -176,3 +176,75 @@ def from_arrays(
         class_names=class_names,
         sources=sources,
     )
+
+
+def from_splits(
+    query: tuple[Any, Any],
+    database: tuple[Any, Any],
+    train: tuple[Any, Any] | None = None,
+    val: tuple[Any, Any] | None = None,
+    *,
+    name: str = "custom",
+    _sources: list[dict[str, Any]] | None = None,
+) -> Dataset:
+    """Build a :class:`Dataset` from splits you already have, each an ``(X, y)`` pair.
+
+    Use it when a benchmark's split is fixed elsewhere (e.g. features extracted for the
+    standard CIFAR-10 protocol). ``train=None`` trains on the database. Labels of all splits
+    are encoded together, so a class has the same id everywhere. The pool recorded in
+    ``indices`` is the concatenation train, val, query, database of the given arrays.
+    """
+    given = {"train": train, "val": val, "query": query, "database": database}
+    given = {key: pair for key, pair in given.items() if pair is not None}
+    arrays, labels, n_features = {}, {}, None
+    for key, pair in given.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise HashlearnInputError(f"{key} must be an (X, y) pair, got {type(pair).__name__}.")
+        X = check_features(pair[0], f"{key} X")
+        if n_features is not None and X.shape[1] != n_features[1]:
+            raise HashlearnInputError(
+                f"{key} X has {X.shape[1]} features but {n_features[0]} X has "
+                f"{n_features[1]}; every split needs the same feature columns."
+            )
+        n_features = n_features or (key, X.shape[1])
+        with np.errstate(over="ignore"):
+            arrays[key] = X.astype(np.float32)
+        if not np.isfinite(arrays[key]).all():
+            raise HashlearnInputError(f"{key} X has values too large for float32; rescale them.")
+        y = np.asarray(pair[1]) if pair[1] is not None else None
+        if y is None or len(y) != len(X):
+            got = "no labels" if y is None else f"{len(y)} labels"
+            raise HashlearnInputError(f"{key} has {got} but {len(X)} rows; pass one label per row.")
+        labels[key] = y
+    try:
+        pooled_y = np.concatenate([labels[key] for key in given])
+    except ValueError:
+        raise HashlearnInputError(
+            "all splits need labels of the same kind (1-D class labels, or multi-hot "
+            "matrices with the same number of columns)."
+        ) from None
+    y, n_classes, class_names = encode_labels(pooled_y, len(pooled_y))
+    offsets = np.cumsum([0] + [len(arrays[key]) for key in given])
+    indices = {
+        key: np.arange(offsets[i], offsets[i + 1], dtype=np.int64) for i, key in enumerate(given)
+    }
+    if train is None:
+        indices["train"] = indices["database"]
+    X_pool = np.concatenate([arrays[key] for key in given])
+    sources = list(_sources or [])
+    sources.append({"origin": "arrays", "X_sha256": array_sha256(X_pool.astype("<f4"))})
+    return make_dataset(
+        name=name,
+        protocol="predefined",
+        protocol_description="splits given by the user"
+        + ("" if train is not None else "; train = the database"),
+        split_seed=0,
+        X=X_pool,
+        y=y,
+        images=None,
+        indices=indices,
+        n_classes=n_classes,
+        class_names=class_names,
+        sources=sources,
+        randomised=False,
+    )
