@@ -85,6 +85,8 @@ def test_digits_split_is_reproducible_and_seed_dependent(digits):
 def test_manifest_records_the_split(digits, tmp_path):
     m = digits.manifest
     assert m["dataset"] == "digits" and m["protocol"] == "hashing" and m["split_seed"] == 0
+    recipe = {"name": "digits", "split_seed": 0, "protocol": "hashing"}
+    assert m["load_dataset"] == recipe
     import hashlearn
 
     assert m["hashlearn_version"] == hashlearn.__version__
@@ -294,7 +296,9 @@ def test_npz_npy_csv_roundtrip(blobs, tmp_path):
         np.testing.assert_allclose(Xr, X)
         np.testing.assert_array_equal(yr, y)
     ds = load_dataset(str(tmp_path / "t.csv"), split_seed=2)
-    assert ds.name == "t" and len(ds.query) == 10
+    assert ds.name == str(tmp_path / "t.csv") and len(ds.query) == 10
+    redo = load_dataset(**ds.manifest["load_dataset"])  # the recorded recipe rebuilds it
+    np.testing.assert_array_equal(redo.query.indices, ds.query.indices)
     rec = ds.manifest["sources"][0]
     assert rec["sha256"] == hashlib.sha256((tmp_path / "t.csv").read_bytes()).hexdigest()
     ds2 = load_files(tmp_path / "f.npy", tmp_path / "l.npy", query_size=5, split_seed=2)
@@ -346,8 +350,9 @@ def test_file_errors_for_missing_keys_labels_and_pickles(tmp_path, blobs):
     np.save(tmp_path / "short.npy", y[:50])
     with pytest.raises(HashlearnInputError, match="50 labels but X has 100"):
         load_files(tmp_path / "f.npy", tmp_path / "short.npy")
-    with pytest.raises(HashlearnInputError, match="protocol applies to registered"):
-        load_dataset(str(tmp_path / "f.npy"), protocol="hashing")
+    np.savez(tmp_path / "g.npz", X=X, y=y)
+    with pytest.raises(HashlearnInputError, match="protocol 'hashing' does not apply"):
+        load_dataset(str(tmp_path / "g.npz"), protocol="hashing")
 
 
 def test_from_splits_and_ready_made_npz(tmp_path):

@@ -154,7 +154,10 @@ def load_dataset(
     Args:
         name: a registered name (see :func:`available_datasets`) or the path of a ``.npz``,
             ``.npy`` or ``.csv`` file of your own (see :func:`hashlearn.data.load_files`; such
-            files are split with its defaults: 10 % query, train = database).
+            files are split with its defaults: 10 % query, train = database, and the dataset is
+            named by the file's absolute path). ``load_dataset(ds.name, ds.split_seed,
+            ds.protocol)`` rebuilds any dataset ``ds`` it returned (also recorded in
+            ``ds.manifest["load_dataset"]``).
         split_seed: seed of the stratified split; the same seed gives the same items.
         protocol: split protocol; ``None`` for the dataset's default (see ``hashlearn datasets``).
         data_dir: folder holding the dataset files; when given, only this folder is searched
@@ -166,14 +169,17 @@ def load_dataset(
     split_seed = check_seed(split_seed)
     name_str = os.fspath(name)
     if isinstance(name, os.PathLike) or _looks_like_path(name_str):
-        if protocol is not None:
-            raise HashlearnInputError(
-                "protocol applies to registered datasets only; split your own data with "
-                "hashlearn.data.load_files(..., query_size=..., train_size=...)."
-            )
         from hashlearn.data.files import load_files
 
-        return load_files(name_str, split_seed=split_seed)
+        path = Path(name_str).expanduser().resolve()
+        dataset = load_files(path, split_seed=split_seed, name=str(path))
+        if protocol is not None and protocol != dataset.protocol:
+            raise HashlearnInputError(
+                f"protocol {protocol!r} does not apply to {path}, which is split "
+                f"{dataset.protocol!r}; to choose split sizes use "
+                "hashlearn.data.load_files(..., query_size=..., train_size=...)."
+            )
+        return _with_recipe(dataset)
     info = dataset_info(name_str)
     protocol = info.default_protocol if protocol is None else protocol
     if protocol not in info.protocols:
@@ -188,7 +194,7 @@ def load_dataset(
     else:
         rng = np.random.default_rng(split_seed)
         indices = draw_splits(source.y, rng, **proto.counts(info.n_classes))
-    return make_dataset(
+    dataset = make_dataset(
         name=info.name,
         protocol=proto.name,
         protocol_description=proto.description,
@@ -202,3 +208,14 @@ def load_dataset(
         sources=source.files,
         randomised=proto.fixed_sizes is None,
     )
+    return _with_recipe(dataset)
+
+
+def _with_recipe(dataset: Dataset) -> Dataset:
+    """Record in the manifest the call that rebuilds this exact split."""
+    dataset.manifest["load_dataset"] = {
+        "name": dataset.name,
+        "split_seed": dataset.split_seed,
+        "protocol": dataset.protocol,
+    }
+    return dataset
