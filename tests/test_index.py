@@ -145,3 +145,27 @@ def test_faiss_adapter_errors():
         FaissBinaryIndex(12)
     with pytest.raises(HashlearnInputError, match="factory string"):
         FaissBinaryIndex(16, "NoSuchIndex")
+
+
+def test_milvus_lite_collection_matches_exact_search(tmp_path):
+    pytest.importorskip("milvus_lite")
+    from hashlearn.index.milvus import MilvusBinaryIndex
+
+    rng = np.random.default_rng(8)
+    database = pack(rng.choice([-1, 1], size=(2500, 32)))
+    queries = pack(rng.choice([-1, 1], size=(6, 32)))
+    uri = str(tmp_path / "codes.db")
+    with MilvusBinaryIndex(32, uri=uri, collection="codes") as index:
+        index.add(database[:1000])
+        index.add(database[1000:])
+        assert len(index) == 2500
+        distances, ids = index.search(queries, 10)
+    expected_d, _ = naive_search(queries, database, 10)
+    np.testing.assert_array_equal(distances, expected_d)
+    np.testing.assert_array_equal(
+        hamming_distances(queries, database)[np.arange(6)[:, None], ids], distances
+    )
+    with MilvusBinaryIndex(32, uri=uri, collection="codes") as reopened:  # data persisted
+        assert len(reopened) == 2500
+    with pytest.raises(HashlearnInputError, match="holds 32-bit codes, not 64"):
+        MilvusBinaryIndex(64, uri=uri, collection="codes")

@@ -7,5 +7,6 @@ Every index has the same FAISS-style surface: ``add(codes)``, ``search(queries, 
 from hashlearn.index.base import BinaryIndex
 from hashlearn.index.faiss_binary import FaissBinaryIndex
 from hashlearn.index.hamming import HammingIndex
+from hashlearn.index.milvus import MilvusBinaryIndex
 
-__all__ = ["BinaryIndex", "FaissBinaryIndex", "HammingIndex"]
+__all__ = ["BinaryIndex", "FaissBinaryIndex", "HammingIndex", "MilvusBinaryIndex"]
