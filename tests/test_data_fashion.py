@@ -28,9 +28,9 @@ from hashlearn.data.splits import draw_splits
 
 NAME = fm.NAME
 
-SYSTEM_DIR = fm.locate()
+SYSTEM = fm.find_files()[0] or {}  # file key -> path of the locally installed files
 needs_files = pytest.mark.skipif(
-    SYSTEM_DIR is None,
+    not SYSTEM,
     reason="Fashion-MNIST files not installed (sudo apt-get install dataset-fashion-mnist)",
 )
 
@@ -44,12 +44,12 @@ def stage(folder: Path, replace: dict[str, bytes] | None = None) -> Path:
     """A folder of symlinks to the system files, with some files replaced by given bytes."""
     folder.mkdir(parents=True, exist_ok=True)
     replace = replace or {}
-    for stem, *_ in fm.FILES.values():
+    for key, (stem, *_) in fm.FILES.items():
         dest = folder / f"{stem}.gz"
         if stem in replace:
             dest.write_bytes(replace[stem])
         else:
-            dest.symlink_to(Path(SYSTEM_DIR) / f"{stem}.gz")
+            dest.symlink_to(SYSTEM[key])
     return folder
 
 
@@ -156,9 +156,9 @@ def test_official_protocol(official):
     assert ds.train is ds.database and ds.val is None
     np.testing.assert_array_equal(ds.train.indices, np.arange(60000))
     np.testing.assert_array_equal(ds.query.indices, np.arange(60000, 70000))
-    test_labels = read_idx(Path(SYSTEM_DIR) / "t10k-labels-idx1-ubyte.gz")
+    test_labels = read_idx(SYSTEM["test_labels"])
     np.testing.assert_array_equal(ds.query.y, test_labels)
-    test_images = read_idx(Path(SYSTEM_DIR) / "t10k-images-idx3-ubyte.gz")
+    test_images = read_idx(SYSTEM["test_images"])
     np.testing.assert_array_equal(ds.query.images[::997], test_images[::997])
 
 
@@ -175,8 +175,9 @@ def test_search_order(monkeypatch, tmp_path):
         tmp_path / "data",
         tmp_path / "cache" / "hashlearn" / "fashion-mnist",
     ]
-    assert Path(SYSTEM_DIR) in dirs[3:]
-    assert fm.locate() == SYSTEM_DIR  # nothing in the user folders yet
+    assert dirs[3:] == list(fm.debian_dirs())
+    debian = next((str(d) for d in fm.debian_dirs() if len(fm._files_in(d)) == 4), None)
+    assert fm.locate() == debian  # nothing in the user folders yet
     stage(tmp_path / "data")  # files directly in $HASHLEARN_DATA
     assert fm.locate() == str(tmp_path / "data")
     assert fm.download_dir() == tmp_path / "data" / "fashion-mnist"
@@ -187,7 +188,7 @@ def test_search_order(monkeypatch, tmp_path):
 def test_not_found_says_where_it_looked_and_how_to_fix(tmp_path):
     partial = tmp_path / "partial"
     partial.mkdir()
-    shutil.copy(Path(SYSTEM_DIR) / "t10k-labels-idx1-ubyte.gz", partial)
+    shutil.copy(SYSTEM["test_labels"], partial / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(HashlearnFileError) as info:
         load_dataset("fashion-mnist", data_dir=partial, download=False)
     msg = str(info.value)
@@ -198,7 +199,7 @@ def test_not_found_says_where_it_looked_and_how_to_fix(tmp_path):
 
 @needs_files
 def test_corrupted_local_file_is_named(tmp_path):
-    good = (Path(SYSTEM_DIR) / "train-labels-idx1-ubyte.gz").read_bytes()
+    good = SYSTEM["train_labels"].read_bytes()
     folder = stage(tmp_path / "d", {"train-labels-idx1-ubyte": good[: len(good) // 2]})
     with pytest.raises(HashlearnFileError) as info:
         load_dataset("fashion-mnist", data_dir=folder, download=False)
@@ -206,7 +207,7 @@ def test_corrupted_local_file_is_named(tmp_path):
     assert "train-labels-idx1-ubyte.gz is a damaged gzip file" in msg
     assert "Delete" in msg and "--reinstall dataset-fashion-mnist" in msg
     # a well-formed IDX file with different contents fails the checksum
-    labels = read_idx(Path(SYSTEM_DIR) / "train-labels-idx1-ubyte.gz")
+    labels = read_idx(SYSTEM["train_labels"])
     labels[0] = (labels[0] + 1) % 10
     folder = stage(tmp_path / "e", {"train-labels-idx1-ubyte": idx_bytes(labels, 0x08)})
     with pytest.raises(HashlearnFileError, match="wrong contents: SHA-256"):
@@ -218,11 +219,11 @@ def test_corrupted_local_file_is_named(tmp_path):
 
 @needs_files
 def test_download_from_mirror(monkeypatch, tmp_path):
-    monkeypatch.setenv(fm.URL_ENV, Path(SYSTEM_DIR).as_uri())
+    monkeypatch.setenv(fm.URL_ENV, stage(tmp_path / "mirror").as_uri())
     target = tmp_path / "fresh"
     paths = fm._download_all(target, progress=False)
-    for stem, *_ in fm.FILES.values():
-        assert filecmp.cmp(target / f"{stem}.gz", Path(SYSTEM_DIR) / f"{stem}.gz", shallow=False)
+    for key, (stem, *_) in fm.FILES.items():
+        assert filecmp.cmp(target / f"{stem}.gz", SYSTEM[key], shallow=False)
         mode = stat.S_IMODE((target / f"{stem}.gz").stat().st_mode)
         assert mode & stat.S_IRUSR and mode & stat.S_IRGRP  # not mkstemp's private 0600
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in paths.values())
@@ -231,7 +232,7 @@ def test_download_from_mirror(monkeypatch, tmp_path):
 
 @needs_files
 def test_download_rejects_bad_checksum_and_keeps_nothing(monkeypatch, tmp_path):
-    labels = read_idx(Path(SYSTEM_DIR) / "t10k-labels-idx1-ubyte.gz")
+    labels = read_idx(SYSTEM["test_labels"])
     labels[:10] = 0
     mirror = stage(
         tmp_path / "mirror", {"t10k-labels-idx1-ubyte": gzip.compress(idx_bytes(labels, 0x08))}
