@@ -1,4 +1,4 @@
-"""The user's own features and labels: :func:`from_arrays` and :func:`load_files`.
+"""The user's own arrays: :func:`from_arrays` (split them) and :func:`from_splits` (already split).
 
 Arrays are validated at this boundary (2-D finite features, one label per row, enough items
 for every split) and cut by the same seeded mechanism as the registered datasets
