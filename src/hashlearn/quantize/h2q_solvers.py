@@ -1,0 +1,212 @@
+"""Solvers for the H²Q rotation problem ``min_{R ∈ O(k)} L(Z R)`` (L from :mod:`.losses`).
+
+Two solvers share one interface ``solver(Z, loss, ...) -> SolverResult``:
+
+- :func:`solve_sgd` — the paper's procedure (Schwengber et al., arXiv 2311.04207, Sec. 3.3 and
+  the authors' code): ``R`` is a product of ``k`` Householder reflections initialised at ``-I``
+  (``V = I``), trained by plain mini-batch SGD on ``V`` with exact analytic gradients
+  (:mod:`.householder`), reshuffling every epoch with the seeded generator.
+- :func:`solve_fast` — our default: full-batch Riemannian descent on the orthogonal group with
+  Cayley retractions, Barzilai–Borwein steps and a non-monotone Armijo line search (Wen & Yin,
+  "A feasible method for optimization with orthogonality constraints", Math. Prog. 2013), run
+  as a continuation: first on the L2 loss with ``|y|`` smoothed to ``sqrt(y² + ε²)`` for a
+  decreasing sequence of ``ε`` (this flattens the many shallow local minima that stop plain
+  alternating Procrustes / ITQ early), then on the exact requested loss, then — for L2 only —
+  ITQ's monotone Procrustes majorise-minimise steps until the signs stop changing.
+
+Both return ``R`` with the convention that the identity means "sign codes": the Householder
+product is negated (every loss is even in ``Y``, so this changes no loss value) so that SGD with
+zero epochs returns ``I`` exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hashlearn.quantize.householder import householder_backward, householder_product
+from hashlearn.quantize.losses import loss_and_grad
+
+# Continuation schedule of the fast solver: smoothing widths ε (rows have norm √k, so entries
+# are O(1) whatever k is) and the Riemannian iterations spent at each width.
+SMOOTHING_SCHEDULE = (1.0, 0.4, 0.15, 0.05)
+SMOOTHING_ITERATIONS = 25
+POLISH_ITERATIONS = 30
+
+
+@dataclass
+class SolverResult:
+    """Rotation, exact loss after each iteration (index 0 = start), iterations and final loss."""
+
+    rotation: np.ndarray
+    loss_curve: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    loss: float = float("nan")
+
+
+def random_orthogonal(k: int, rng: np.random.RandomState) -> np.ndarray:
+    """A Haar-distributed random orthogonal k × k matrix (QR of a Gaussian, signs fixed)."""
+    q, r = np.linalg.qr(rng.standard_normal((k, k)))
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
+def procrustes(M: np.ndarray) -> np.ndarray:
+    """The orthogonal ``R`` maximising ``tr(Rᵀ M)``: ``U Wᵀ`` for ``M = U Σ Wᵀ`` (polar factor).
+
+    For ITQ, ``M = Vᵀ B`` gives the ``R`` minimising ``‖B − V R‖_F`` (Gong & Lazebnik, 2011).
+    """
+    U, _, Wt = np.linalg.svd(M)
+    return U @ Wt
+
+
+# -- the paper's SGD ----------------------------------------------------------------------------
+def solve_sgd(
+    Z: np.ndarray,
+    loss: str,
+    *,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    rng: np.random.RandomState,
+    progress: bool = False,
+) -> SolverResult:
+    """Plain SGD on ``k`` Householder vectors from ``V = I`` (``R = -I``), as in the paper."""
+    n, k = Z.shape
+    V = np.eye(k)
+    curve = [loss_and_grad(Z, loss, grad=False)[0]]
+    for _ in tqdm(range(epochs), desc="H2Q sgd", unit="epoch", disable=not progress):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            batch = Z[order[start : start + batch_size]]
+            R = householder_product(V)
+            _, grad_y = loss_and_grad(batch @ R, loss)
+            V -= learning_rate * householder_backward(V, batch.T @ grad_y, R)
+        curve.append(loss_and_grad(Z @ householder_product(V), loss, grad=False)[0])
+    return SolverResult(-householder_product(V), curve, epochs, curve[-1])
+
+
+# -- the fast solver ----------------------------------------------------------------------------
+def _smoothed_l2(Y: np.ndarray, eps: float) -> tuple[float, np.ndarray]:
+    """L2 loss with ``|y|`` replaced by ``a = sqrt(y² + ε²)``; gradient ``2(a − 1) y / (a N)``."""
+    a = np.multiply(Y, Y)
+    a += np.asarray(eps * eps, dtype=a.dtype)
+    np.sqrt(a, out=a)
+    r = a - 1.0
+    flat = r.ravel()
+    value = float(flat @ flat) / Y.size
+    np.divide(r, a, out=r)
+    r *= Y
+    r *= 2.0 / Y.size
+    return value, r
+
+
+def _descend(Z32, R, objective, exact, max_iter, tol, curve, bar):
+    """Riemannian BB descent with Cayley steps; returns the best iterate for ``objective``.
+
+    ``objective(Y) -> (value, ∂/∂Y)``; ``exact(Y)`` is the user's loss, appended to ``curve``.
+    Moving along ``R(τ) = R (I + τA/2)⁻¹ (I − τA/2)`` with the skew ``A = RᵀG − GᵀR`` keeps
+    ``R`` orthogonal and has slope ``−‖A‖²/2`` at τ = 0.
+    """
+    eye = np.eye(len(R))
+
+    def evaluate(R):
+        Y = Z32 @ R.astype(np.float32)
+        value, grad_y = objective(Y)
+        G = (Z32.T @ grad_y).astype(np.float64)
+        return value, R.T @ G - G.T @ R, Y
+
+    value, A, _ = evaluate(R)
+    best = (value, R)
+    tau = 0.1 / max(np.linalg.norm(A), 1e-12)
+    reference, weight = value, 1.0  # Zhang–Hager non-monotone reference value
+    stall = 0
+    for _ in range(max_iter):
+        slope = 0.5 * float(np.sum(A * A))
+        if slope <= 1e-20:
+            break
+        for _ in range(30):
+            R_new = R @ np.linalg.solve(eye + 0.5 * tau * A, eye - 0.5 * tau * A)
+            value_new, A_new, Y_new = evaluate(R_new)
+            if value_new <= reference - 1e-4 * tau * slope:
+                break
+            tau *= 0.3
+        step, grad_change = R_new - R, R_new @ A_new - R @ A
+        sy = abs(float(np.sum(step * grad_change)))
+        if sy > 0:  # alternate the two Barzilai–Borwein step sizes
+            tau = (
+                float(np.sum(step * step)) / sy
+                if len(curve) % 2
+                else sy / float(np.sum(grad_change * grad_change))
+            )
+        weight_new = 0.85 * weight + 1.0
+        reference = (0.85 * weight * reference + value_new) / weight_new
+        weight = weight_new
+        R, A = R_new, A_new
+        curve.append(exact(Y_new))
+        bar.update()
+        if value_new < best[0] * (1.0 - tol):
+            stall = 0
+        else:
+            stall += 1
+        if value_new < best[0]:
+            best = (value_new, R)
+        if stall >= 10:
+            break
+    # Re-orthonormalise once: Cayley steps are orthogonal up to rounding only.
+    return procrustes(best[1])
+
+
+def solve_fast(
+    Z: np.ndarray,
+    loss: str,
+    *,
+    max_iter: int,
+    tol: float,
+    n_restarts: int,
+    rng: np.random.RandomState,
+    progress: bool = False,
+) -> SolverResult:
+    """Continuation + Riemannian descent from ``I`` (and ``n_restarts - 1`` random rotations).
+
+    Guarantees: ``R`` is orthogonal to rounding; the result's loss is never above the loss at
+    ``I`` (sign codes), since the start is kept if nothing beats it; for ``l2`` the last phase
+    is monotone and stops at a fixed point of ITQ's Procrustes step (a local minimum).
+    """
+    n, k = Z.shape
+    Z32 = np.ascontiguousarray(Z, dtype=np.float32)
+
+    def exact(Y):
+        return loss_and_grad(Y, loss, grad=False)[0]
+
+    def exact_objective(Y):
+        return loss_and_grad(Y, loss)
+
+    starts = [np.eye(k)] + [random_orthogonal(k, rng) for _ in range(n_restarts - 1)]
+    total = len(SMOOTHING_SCHEDULE) * SMOOTHING_ITERATIONS + max_iter
+    results = []
+    for R in tqdm(starts, desc="H2Q restarts", disable=not progress or len(starts) == 1):
+        curve = [exact(Z @ R)]
+        with tqdm(total=total, desc="H2Q fast", unit="it", disable=not progress) as bar:
+            for eps in SMOOTHING_SCHEDULE:
+                R = _descend(
+                    Z32, R, lambda Y, e=eps: _smoothed_l2(Y, e), exact,
+                    SMOOTHING_ITERATIONS, tol, curve, bar,
+                )  # fmt: skip
+            R = _descend(Z32, R, exact_objective, exact, max_iter, tol, curve, bar)
+        Y = Z @ R
+        if loss == "l2":
+            for _ in range(POLISH_ITERATIONS):
+                signs = np.sign(Y)
+                R = procrustes(Z.T @ signs)
+                Y = Z @ R
+                curve.append(exact(Y))
+                if np.array_equal(np.sign(Y), signs):
+                    break
+        results.append(SolverResult(R, curve, len(curve) - 1, exact(Y)))
+    best = min(results, key=lambda result: result.loss)
+    identity_loss = exact(Z)
+    if identity_loss < best.loss:  # nothing beat the sign codes: keep them
+        best.rotation, best.loss = np.eye(k), identity_loss
+    return best

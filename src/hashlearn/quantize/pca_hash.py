@@ -1,0 +1,55 @@
+"""PCA hashing: one bit per top principal direction (the PCAH baseline of Gong & Lazebnik 2011).
+
+Codes are ``sgn((x − mean) W)`` with ``W`` the top ``n_bits`` principal directions. The first
+directions carry most of the variance, so the bits are unbalanced in information; ITQ and H²Q
+fix that with a rotation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
+from hashlearn.quantize.sign import SignQuantizer
+from hashlearn.registry import register_method
+
+
+@register_method("pcah")
+class PCAHash(SignQuantizer):
+    """Sign of the top ``n_bits`` principal components of the centred features.
+
+    Args:
+        n_bits: code length, at most the input dimension (default: the input dimension).
+        random_state: unused (PCA is deterministic); accepted for a uniform interface.
+    """
+
+    projection = "pca"
+    center = True
+
+    def __init__(self, n_bits: int | None = None, random_state: int | None = None):
+        self.n_bits = n_bits
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None) -> PCAHash:
+        """Learn the mean and the principal directions; needs ``n_bits`` informative directions."""
+        X = check_features(X, "X")
+        n_samples, n_features = X.shape
+        n_bits = (
+            n_features if self.n_bits is None else check_n_bits(self.n_bits, maximum=n_features)
+        )
+        if n_samples <= n_bits:
+            raise HashlearnInputError(
+                f"X has {n_samples} samples but n_bits={n_bits}: {n_bits} principal directions "
+                f"need at least {n_bits + 1} samples; pass more data or lower n_bits."
+            )
+        super().fit(X)
+        variances = self._project(X).var(axis=0)
+        n_informative = int(np.sum(variances > 1e-10 * max(variances.max(), 1e-300)))
+        if n_informative < n_bits:
+            raise HashlearnInputError(
+                f"X spans only {n_informative} directions of non-zero variance, fewer than "
+                f"n_bits={n_bits} (constant or duplicate columns?); lower n_bits or drop them."
+            )
+        return self

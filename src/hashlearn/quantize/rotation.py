@@ -1,0 +1,132 @@
+"""Rotation quantizers: codes = sign(preprocess(x) R) with a k × k orthogonal ``R``.
+
+One mechanism for ITQ, H²Q and the random-rotation control; subclasses only choose ``R``
+(:meth:`RotationQuantizer._fit_rotation`) and two preprocessing switches:
+
+1. **Projection.** When the input dimension ``d`` equals ``n_bits`` (the post-hoc deep hashing
+   case: a network's k-dimensional embedding) nothing precedes the rotation. When ``d > n_bits``
+   the features are centred and projected on their top ``n_bits`` principal directions first
+   (``mean_``, ``components_``), as in PCA-ITQ (Gong & Lazebnik, CVPR 2011).
+2. **Centring without projection** (``_center_unprojected``): ITQ centres (it is defined on
+   zero-mean data); H²Q does not, because the paper rotates the raw embeddings.
+3. **Row rescaling** (``rescale_rows``): H²Q rescales every (projected) row to norm √k before the
+   rotation, as the paper does, so its losses are comparable across code lengths. Rescaling by
+   a positive number never changes a sign, so it changes no code; it does weight every item
+   equally in the loss and sets the scale of :meth:`transform`. Zero rows stay zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
+from hashlearn.quantize.base import BaseQuantizer
+from hashlearn.quantize.h2q_solvers import random_orthogonal
+from hashlearn.quantize.sign import pca_components
+from hashlearn.registry import register_method
+
+
+def rescale_rows(Z: np.ndarray) -> np.ndarray:
+    """Rows of ``Z`` rescaled to Euclidean norm √k (k = number of columns); zero rows kept."""
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z * (np.sqrt(Z.shape[1]) / np.where(norms > 0, norms, 1.0))
+
+
+class RotationQuantizer(BaseQuantizer):
+    """Shared fit/transform for quantizers of the form sign(preprocess(x) R)."""
+
+    rescale_rows: bool = True
+
+    def _center_unprojected(self) -> bool:
+        return False
+
+    def _fit_rotation(self, Z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        """The k × k orthogonal rotation for preprocessed training features ``Z`` (n, k).
+
+        ``Z`` keeps the input's float precision (float32 stays float32, for speed).
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _validate_params(self) -> None:
+        """Check constructor arguments (subclasses extend); called first thing in ``fit``."""
+
+    def fit(self, X: Any, y: Any = None) -> RotationQuantizer:
+        """Learn the preprocessing (mean, PCA) and the rotation from training features ``X``."""
+        self._validate_params()
+        X = check_features(X, "X")
+        n_samples, n_features = X.shape
+        n_bits = (
+            n_features if self.n_bits is None else check_n_bits(self.n_bits, maximum=n_features)
+        )
+        if n_samples < n_bits:
+            raise HashlearnInputError(
+                f"X has {n_samples} samples but n_bits={n_bits}: learning a {n_bits}-bit rotation "
+                f"needs at least {n_bits} samples; pass more data or lower n_bits."
+            )
+        constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+        if n_features > n_bits:
+            self.mean_ = X.mean(axis=0, dtype=np.float64)
+            centred = X - self.mean_.astype(X.dtype)
+            self.components_ = pca_components(centred, n_bits)
+            Z = centred @ self.components_.astype(X.dtype)
+            del centred
+            variances = Z.var(axis=0)
+            n_informative = int(np.sum(variances > 1e-10 * max(variances.max(), 1e-300)))
+            if n_informative < n_bits:
+                raise HashlearnInputError(
+                    f"X spans only {n_informative} directions of non-zero variance "
+                    f"({len(constant)} of its {n_features} columns are constant), fewer than "
+                    f"n_bits={n_bits}; lower n_bits or drop the constant/duplicate columns."
+                )
+        else:
+            if len(constant):
+                raise HashlearnInputError(
+                    f"column {constant[0]} of X is constant ({len(constant)} constant columns): "
+                    "with n_bits equal to the input dimension every column becomes a bit and a "
+                    "constant one carries no information; drop it or pass a smaller n_bits "
+                    "(a PCA projection then precedes the rotation)."
+                )
+            self.mean_ = X.mean(axis=0, dtype=np.float64) if self._center_unprojected() else None
+            self.components_ = None
+            Z = X if self.mean_ is None else X - self.mean_.astype(X.dtype)
+        if self.rescale_rows:
+            Z = rescale_rows(Z)
+        self.n_features_in_ = n_features
+        self.n_bits_ = n_bits
+        self.rotation_ = self._fit_rotation(Z, check_random_state(self.random_state))
+        return self
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        """Preprocessed features (before the rotation), float64."""
+        Z = np.asarray(X, dtype=np.float64)
+        if self.mean_ is not None:
+            Z = Z - self.mean_
+        if self.components_ is not None:
+            Z = Z @ self.components_
+        return rescale_rows(Z) if self.rescale_rows else Z
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return self._embed(X) @ self.rotation_
+
+
+@register_method("random-rotation")
+class RandomRotation(RotationQuantizer):
+    """Sign codes after a Haar-random rotation: the control that shows what learning R buys.
+
+    Same preprocessing as :class:`~hashlearn.quantize.H2Q` (no centring in the deep case, PCA
+    when the input is wider than ``n_bits``, rows rescaled to √k).
+
+    Args:
+        n_bits: code length (default: the input dimension).
+        random_state: seed of the rotation.
+    """
+
+    def __init__(self, n_bits: int | None = None, random_state: int | None = None):
+        self.n_bits = n_bits
+        self.random_state = random_state
+
+    def _fit_rotation(self, Z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        return random_orthogonal(Z.shape[1], rng)
