@@ -68,7 +68,7 @@ class SmallCNN(nn.Module):
             nn.AdaptiveAvgPool2d(2),
             nn.Flatten(),
             nn.Linear(16 * w, out_features),
-            nn.ReLU(),
+            nn.BatchNorm1d(out_features),
         )
         self.out_features = out_features
 

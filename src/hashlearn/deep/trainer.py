@@ -247,7 +247,7 @@ class Trainer:
         epochs_bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="epochs", disable=not show)
         while state["epoch"] < cfg.epochs and state["status"] == "running":
             epoch = state["epoch"] + 1
-            start = time.perf_counter()
+            start, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]
             totals = self._run_epoch(model, X, epoch, state, show)
             seconds = time.perf_counter() - start
             val_map = self._validation_map(X_val[q_idx], y_val[q_idx], X[db_idx], y[db_idx])
@@ -259,7 +259,7 @@ class Trainer:
                     "quantization": totals[2],
                     "val_map": val_map,
                     "seconds": seconds,
-                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "lr": lr,
                 }
             )
             state["epoch"] = epoch
@@ -270,6 +270,7 @@ class Trainer:
         epochs_bar.close()
         if state["status"] == "running":
             state["status"] = "finished"
+        self.history, self.status = state["history"], state["status"]
         runs.load_network_state(self.network, self._best, self.loss)
         h2q = self._fit_h2q(X, state) if getattr(self.quant, "two_stage", False) else None
         self._checkpoint(state)
@@ -289,16 +290,14 @@ class Trainer:
         buffer = torch.zeros(len(X), cfg.n_bits) if hook is not None else None
         totals, n_batches = torch.zeros(3), 0
         self.objective.train()
-        bar = tqdm(
-            range(0, len(order), cfg.batch_size),
-            desc=f"epoch {epoch}",
-            leave=False,
-            disable=not show,
-        )
-        for first in bar:
-            idx = order[first : first + cfg.batch_size]
-            if len(idx) < 2:  # a pairwise loss needs two items; the remainder waits a turn
-                continue
+        # Incomplete last batches are dropped (the permutation changes every epoch, so every
+        # item is still seen): a tiny batch would give one noisy step the weight of a full one.
+        n_full = max(len(order) // cfg.batch_size, 1)
+        bar = tqdm(range(n_full), desc=f"epoch {epoch}", leave=False, disable=not show)
+        for b in bar:
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if len(idx) < 2:
+                raise HashlearnInputError("need at least 2 training items per process.")
             value, sim, quant, z = model(
                 to_batch(X[idx.numpy()], kind, mean, std), self.labels[idx], idx
             )
@@ -314,6 +313,8 @@ class Trainer:
                 buffer[idx] = z
             bar.set_postfix(loss=f"{mean_value.item():.4f}")
         bar.close()
+        if not all(bool(torch.isfinite(p).all()) for p in self.objective.parameters()):
+            self._diverged(state, epoch, n_batches)  # e.g. an overflowing step of finite loss
         if hook is not None:
             hook(dd.sum_over_ranks(buffer, ctx), self.labels)
         self.scheduler.step()
@@ -417,7 +418,8 @@ class Trainer:
                 },
             )
         raise TrainingDivergedError(
-            f"the training loss became NaN or infinite at epoch {epoch}, batch {batch}; {where}. "
+            f"the training loss or the weights became NaN or infinite at epoch {epoch}, "
+            f"batch {batch}; {where}. "
             "Lower the learning rate (--lr) or the quantization weight, or check the inputs."
         )
 
