@@ -29,7 +29,7 @@ class CCAITQ(BaseQuantizer):
     Args:
         n_bits: code length (at most the feature dimension).
         reg: ridge added to both covariance matrices, relative to their mean variance.
-        n_iter: ITQ iterations.
+        max_iter: ITQ iterations.
         random_state: seed of the initial ITQ rotation.
 
     Attributes:
@@ -40,17 +40,17 @@ class CCAITQ(BaseQuantizer):
     requires_labels = True
 
     def __init__(
-        self, n_bits: int = 32, reg: float = 1e-4, n_iter: int = 50, random_state: Any = None
+        self, n_bits: int = 32, reg: float = 1e-4, max_iter: int = 50, random_state: Any = None
     ):
         self.n_bits = n_bits
         self.reg = reg
-        self.n_iter = n_iter
+        self.max_iter = max_iter
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> CCAITQ:
         """Learn the CCA directions and the rotation from features ``X`` and labels ``y``."""
         check_positive(self.reg, "reg", allow_zero=True)
-        check_int(self.n_iter, "n_iter", minimum=0)
+        check_int(self.max_iter, "max_iter", minimum=0)
         X = check_features(X, "X", min_samples=2)
         Y = check_labels(y, len(X))
         n_bits = check_n_bits(self.n_bits, maximum=X.shape[1])
@@ -69,7 +69,7 @@ class CCAITQ(BaseQuantizer):
         order = np.argsort(eigvals)[::-1][:n_bits]
         corr = np.sqrt(np.clip(eigvals[order], 0.0, None))
         directions = eigvecs[:, order] * corr
-        R = itq_rotation(Xc @ directions.astype(Xc.dtype), self.n_iter, self.random_state)
+        R = itq_rotation(Xc @ directions.astype(Xc.dtype), self.max_iter, self.random_state)
         self.correlations_ = corr
         self.projection_ = directions @ R
         self.n_features_in_ = X.shape[1]

@@ -10,7 +10,9 @@ projection P (sample-major, F(X) = φ(X) P):
   ‖B − Y W‖² + λ‖W‖² + ν‖B − φ(X)P‖², W (c × l), so the B-step has the closed form
   B = sgn(Y W + ν φ(X) P) and needs no DCC.
 
-The F-step is the ridge regression P = (φᵀφ + δ I)⁻¹ φᵀ B for both; the
+The F-step is the ridge regression P = (φᵀφ + δ I)⁻¹ φᵀ B for both (it minimises
+ν‖B − φ(X)P‖² + νδ‖P‖², the term ``objective_`` includes, so every step is exact and
+``objective_`` never increases); the
 defaults λ = 1, ν = 1e-5, δ = 1e-2, 5 iterations follow the public SDH code
 (recalled, not re-checked against it).
 """
@@ -101,6 +103,7 @@ class DiscreteRegressionHashing(KernelHashing):
                 self._label_loss(Y, B, W)
                 + self.lam * float((W * W).sum())
                 + self.nu * float(((B - F) ** 2).sum())
+                + self.nu * self.reg * float((P * P).sum())
             )
             self.objective_.append(value)
             self.n_iter_ += 1
