@@ -76,7 +76,7 @@ def wrap(module: torch.nn.Module, ctx: Context) -> torch.nn.Module:
     """Wrap ``module`` in DistributedDataParallel when running distributed."""
     if not ctx.enabled:
         return module
-    return torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=True)
+    return torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=False)
 
 
 def mean_over_ranks(value: torch.Tensor, ctx: Context) -> torch.Tensor:

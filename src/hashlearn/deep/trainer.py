@@ -301,13 +301,14 @@ class Trainer:
             value, sim, quant, z = model(
                 to_batch(X[idx.numpy()], kind, mean, std), self.labels[idx], idx
             )
-            mean_value = dd.mean_over_ranks(value.detach(), ctx)
+            parts = dd.mean_over_ranks(torch.stack([value.detach(), sim, quant]).float(), ctx)
+            mean_value = parts[0]
             if not torch.isfinite(mean_value):
                 self._diverged(state, epoch, n_batches)
             self.optimizer.zero_grad(set_to_none=True)
             value.backward()
             self.optimizer.step()
-            totals += torch.stack([mean_value, sim, quant]).float()
+            totals += parts
             n_batches += 1
             if buffer is not None:
                 buffer[idx] = z
