@@ -1,0 +1,206 @@
+"""Benchmark SSAH against shallow supervised and unsupervised hashing on Fashion-MNIST.
+
+Three tables (issue 6):
+1. retrieval: mAP@all and precision within Hamming radius 2 at 16/32/64/128 bits for SSAH
+   (both R-steps), SDH, FSDH, CCA-ITQ, ITQ and LSH, with fit and encode times;
+2. linear scaling: SSAH fit time and peak traced memory at n = 10k, 20k, 40k, 80k (training
+   images replicated with small Gaussian noise beyond 60k);
+3. the full 60k training set at 64 bits with 1,000 anchors: fit time against the 60 s target.
+
+Protocol: the official split (train = 60k training images with labels, query = 10k test
+images, database = the 60k training images). Both metrics are computed on a seeded subset of
+the queries (1,000 in the full run) against the whole database; ties in Hamming distance are
+broken by database order (``ties="stable"``). ``--quick`` runs a small smoke version.
+
+Usage: python benchmarks/bench_shallow.py [--quick] [--bits 16 32] [--methods ssah sdh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from hashlearn._io import write_json_atomic
+from hashlearn.data import load_dataset
+from hashlearn.metrics import mean_average_precision, precision_within_radius
+from hashlearn.registry import available_methods, make_method
+
+ALL_METHODS = ["ssah", "ssah-svd", "sdh", "fsdh", "cca-itq", "itq", "lsh"]
+KERNEL_METHODS = {"ssah", "ssah-svd", "sdh", "fsdh"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build(name: str, n_bits: int, n_anchors: int, seed: int):
+    params = {"n_bits": n_bits, "random_state": seed}
+    if name in KERNEL_METHODS:
+        params["n_anchors"] = n_anchors
+    return make_method(name, **params)
+
+
+def fit_model(model, X, y):
+    return model.fit(X, y) if getattr(model, "requires_labels", False) else model.fit(X)
+
+
+def retrieval_table(data, args) -> list[dict]:
+    rng = np.random.default_rng(args.seed)
+    n_query = min(args.queries, len(data["Xq"]))
+    q = np.sort(rng.choice(len(data["Xq"]), n_query, replace=False))
+    Xq, yq = data["Xq"][q], data["yq"][q]
+    rows = []
+    registered = set(available_methods())
+    for n_bits in args.bits:
+        for name in args.methods:
+            if name not in registered:
+                log(f"skip {name}: not registered")
+                continue
+            model = build(name, n_bits, args.anchors, args.seed)
+            t0 = time.perf_counter()
+            fit_model(model, data["Xtr"], data["ytr"])
+            fit_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            db_codes = model.encode(data["Xdb"])
+            q_codes = model.encode(Xq)
+            encode_s = time.perf_counter() - t0
+            row = {
+                "method": name,
+                "n_bits": n_bits,
+                "map": float(mean_average_precision(q_codes, db_codes, yq, data["ydb"])),
+                "precision_r2": float(precision_within_radius(q_codes, db_codes, yq,
+                                                              data["ydb"], r=2)),
+                "fit_s": fit_s,
+                "encode_s": encode_s,
+                "n_iter": getattr(model, "n_iter_", None),
+            }
+            rows.append(row)
+            log(f"{name:9s} {n_bits:4d} bits  mAP {row['map']:.4f}  P@r2 "
+                f"{row['precision_r2']:.4f}  fit {fit_s:6.1f}s  encode {encode_s:5.1f}s")
+    return rows
+
+
+def scaling_table(data, args) -> list[dict]:
+    rng = np.random.default_rng(args.seed + 1)
+    Xtr, ytr = data["Xtr"], data["ytr"]
+    noise = 0.02 * float(Xtr.std())
+    rows = []
+    for n in args.scaling:
+        idx = np.arange(n) % len(Xtr)
+        X = Xtr[idx].copy()
+        repeated = np.arange(n) >= len(Xtr)
+        X[repeated] += (noise * rng.standard_normal((int(repeated.sum()), X.shape[1]))).astype(
+            X.dtype)
+        model = build("ssah", args.scaling_bits, args.anchors, args.seed)
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        model.fit(X, ytr[idx])
+        fit_s = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append({"n": n, "fit_s": fit_s, "peak_mib": peak / 2**20, "n_iter": model.n_iter_})
+        log(f"scaling n={n:6d}  fit {fit_s:6.1f}s  peak {peak / 2**20:8.1f} MiB")
+    return rows
+
+
+def print_tables(result: dict) -> None:
+    rows = result["retrieval"]
+    print(f"\n## Retrieval on {result['dataset']}: {result['protocol']}")
+    print(f"{'method':10s} {'bits':>4s} {'mAP@all':>8s} {'P@r<=2':>7s} {'vs SSAH':>8s} "
+          f"{'fit s':>7s} {'encode s':>8s}")
+    for r in rows:
+        ref = next((x for x in rows if x["method"] == "ssah" and x["n_bits"] == r["n_bits"]), None)
+        ratio = f"{r['map'] / ref['map']:.3f}" if ref else "-"
+        print(f"{r['method']:10s} {r['n_bits']:4d} {r['map']:8.4f} {r['precision_r2']:7.4f} "
+              f"{ratio:>8s} {r['fit_s']:7.1f} {r['encode_s']:8.1f}")
+    for bits in sorted({r["n_bits"] for r in rows}):
+        at = [r for r in rows if r["n_bits"] == bits]
+        baselines = [r for r in at if not r["method"].startswith("ssah")]
+        if not baselines:
+            continue
+        best = max(baselines, key=lambda r: r["map"])
+        for ssah in (r for r in at if r["method"].startswith("ssah")):
+            verdict = "meets" if ssah["map"] >= best["map"] else "MISSES"
+            print(f"{bits:4d} bits: best baseline {best['method']} {best['map']:.4f}; "
+                  f"{ssah['method']} {ssah['map']:.4f} {verdict} the target (>= every baseline)")
+    scale = result["scaling"]
+    if scale:
+        print("\n## SSAH linear scaling "
+              f"({result['scaling_bits']} bits, {result['anchors']} anchors; peak = tracemalloc)")
+        print(f"{'n':>7s} {'fit s':>7s} {'time ratio':>10s} {'peak MiB':>9s} {'mem ratio':>9s}")
+        for r in scale:
+            print(f"{r['n']:7d} {r['fit_s']:7.1f} {r['fit_s'] / scale[0]['fit_s']:10.2f} "
+                  f"{r['peak_mib']:9.1f} {r['peak_mib'] / scale[0]['peak_mib']:9.2f}")
+        data_ratio = scale[-1]["n"] / scale[0]["n"]
+        t_ratio = scale[-1]["fit_s"] / scale[0]["fit_s"]
+        print(f"{data_ratio:.0f}x data: time ratio {t_ratio:.2f} (target <= "
+              f"{data_ratio * 9 / 8:.0f}); memory ratio "
+              f"{scale[-1]['peak_mib'] / scale[0]['peak_mib']:.2f} (quadratic would be "
+              f"{data_ratio**2:.0f})")
+    full = result.get("full_fit")
+    if full:
+        print(f"\n## Full training set: SSAH {full['n_bits']} bits, {full['anchors']} anchors, "
+              f"n = {full['n']}: fit {full['fit_s']:.1f}s (target < 60 s: "
+              f"{'met' if full['fit_s'] < 60 else 'MISSED'})")
+    print(f"\nMachine: {result['machine']} (shared with other jobs while measured).")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run (< 2 minutes)")
+    parser.add_argument("--bits", type=int, nargs="+")
+    parser.add_argument("--methods", nargs="+", default=ALL_METHODS)
+    parser.add_argument("--queries", type=int)
+    parser.add_argument("--anchors", type=int)
+    parser.add_argument("--scaling", type=int, nargs="*")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="results/bench_shallow.json")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.bits = args.bits or ([16, 32] if quick else [16, 32, 64, 128])
+    args.queries = args.queries or (300 if quick else 1000)
+    args.anchors = args.anchors or (300 if quick else 1000)
+    if args.scaling is None:
+        args.scaling = [2500, 5000, 10000, 20000] if quick else [10000, 20000, 40000, 80000]
+    args.scaling_bits = 32 if quick else 64
+
+    ds = load_dataset("fashion-mnist", protocol="official")
+    data = {"Xtr": ds.train.X, "ytr": ds.train.y, "Xq": ds.query.X, "yq": ds.query.y,
+            "Xdb": ds.database.X, "ydb": ds.database.y}
+    protocol = "official split: train 60k, database 60k, queries from the 10k test set"
+    if quick:
+        rng = np.random.default_rng(args.seed)
+        sub = np.sort(rng.choice(len(data["Xtr"]), 10000, replace=False))
+        data.update(Xtr=data["Xtr"][sub], ytr=data["ytr"][sub],
+                    Xdb=data["Xdb"][sub], ydb=data["ydb"][sub])
+        protocol = "QUICK: seeded 10k of the training set as train and database"
+    protocol += f"; metrics over {args.queries} seeded queries"
+
+    result = {
+        "dataset": "fashion-mnist",
+        "protocol": protocol,
+        "anchors": args.anchors,
+        "scaling_bits": args.scaling_bits,
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 shared cores",
+        "retrieval": retrieval_table(data, args),
+        "scaling": scaling_table(data, args),
+    }
+    full = next((r for r in result["retrieval"]
+                 if r["method"] == "ssah" and r["n_bits"] == 64), None)
+    if full and not quick:
+        result["full_fit"] = {"n": len(data["Xtr"]), "n_bits": 64, "anchors": args.anchors,
+                              "fit_s": full["fit_s"]}
+    print_tables(result)
+    write_json_atomic(args.out, json.loads(json.dumps(result)))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
