@@ -81,7 +81,7 @@ class SSAH(KernelHashing):
         r_step: str | None = None,
         cayley_iter: int = 20,
         reg: float = 1e-2,
-        max_iter: int = 10,
+        max_iter: int = 5,
         tol: float = 1e-5,
         block_size: int = 4096,
         random_state: Any = None,
