@@ -35,12 +35,13 @@ class H2Q(RotationQuantizer):
 
     Solvers (see :mod:`.h2q_solvers`):
 
-    - ``"fast"`` (default): continuation on a smoothed L2 loss, then Riemannian Barzilai–Borwein
-      descent with Cayley steps on the exact loss, full batch, then (L2) ITQ Procrustes steps to
-      a local minimum. Deterministic; the loss is never above that of the sign codes; from
-      ``n_restarts - 1`` extra seeded random starts the best result is kept. On 20,000 × 64
-      Gaussian embeddings it reaches a lower L2 loss than the paper's 300 SGD epochs in a few
-      seconds (``benchmarks/bench_quantize.py``).
+    - ``"fast"`` (default): full-batch Riemannian Barzilai–Borwein descent with Cayley steps
+      on the exact loss, preceded by a continuation on a smoothed L2 loss and followed (L2) by
+      ITQ Procrustes steps to a local minimum; the best of a local run from ``I``, the
+      continuation from ``I`` and ``n_restarts - 1`` continuations from seeded random
+      rotations is kept. Deterministic; the loss is never above that of the sign codes. On
+      20,000 × 64 Gaussian embeddings it reaches a lower L2 loss than the paper's 300 SGD
+      epochs in a few seconds (``benchmarks/bench_quantize.py``).
     - ``"sgd"``: the paper's procedure for faithful reproduction: ``k`` Householder
       reflections initialised at ``-I``, plain SGD with batch ``batch_size`` for ``max_iter``
       epochs (default 300) at ``learning_rate`` (default 0.1; 0.01 for ``bit_var``).

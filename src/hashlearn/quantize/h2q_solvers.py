@@ -105,7 +105,8 @@ def _smoothed_l2(Y: np.ndarray, eps: float) -> tuple[float, np.ndarray]:
 def _descend(Z32, R, objective, exact, max_iter, tol, curve, bar):
     """Riemannian BB descent with Cayley steps; returns the best iterate for ``objective``.
 
-    ``objective(Y) -> (value, ∂/∂Y)``; ``exact(Y)`` is the user's loss, appended to ``curve``.
+    ``objective(Y) -> (value, ∂/∂Y)``; ``exact(Y)`` is the user's loss, appended to ``curve``
+    (``None`` when ``objective`` is that loss already).
     Moving along ``R(τ) = R (I + τA/2)⁻¹ (I − τA/2)`` with the skew ``A = RᵀG − GᵀR`` keeps
     ``R`` orthogonal and has slope ``−‖A‖²/2`` at τ = 0.
     """
@@ -144,7 +145,7 @@ def _descend(Z32, R, objective, exact, max_iter, tol, curve, bar):
         reference = (0.85 * weight * reference + value_new) / weight_new
         weight = weight_new
         R, A = R_new, A_new
-        curve.append(exact(Y_new))
+        curve.append(value_new if exact is None else exact(Y_new))
         bar.update()
         if value_new < best[0] * (1.0 - tol):
             stall = 0
@@ -168,7 +169,12 @@ def solve_fast(
     rng: np.random.RandomState,
     progress: bool = False,
 ) -> SolverResult:
-    """Continuation + Riemannian descent from ``I`` (and ``n_restarts - 1`` random rotations).
+    """Best of: local descent from ``I``; continuation from ``I`` and from random rotations.
+
+    Candidates: (1) Riemannian descent on the exact loss from ``I`` (stays in the basin of the
+    sign codes, like the paper's small-step SGD from ``-I``); (2) the smoothed-L2 continuation
+    then exact descent from ``I`` (explores further; lower loss on unstructured embeddings);
+    (3) the same from ``n_restarts - 1`` seeded random rotations. The lowest exact loss wins.
 
     Guarantees: ``R`` is orthogonal to rounding; the result's loss is never above the loss at
     ``I`` (sign codes), since the start is kept if nothing beats it; for ``l2`` the last phase
@@ -183,27 +189,29 @@ def solve_fast(
     def exact_objective(Y):
         return loss_and_grad(Y, loss)
 
-    starts = [np.eye(k)] + [random_orthogonal(k, rng) for _ in range(n_restarts - 1)]
-    total = len(SMOOTHING_SCHEDULE) * SMOOTHING_ITERATIONS + max_iter
+    candidates = [(np.eye(k), ()), (np.eye(k), SMOOTHING_SCHEDULE)]
+    candidates += [(random_orthogonal(k, rng), SMOOTHING_SCHEDULE) for _ in range(n_restarts - 1)]
     results = []
-    for R in tqdm(starts, desc="H2Q restarts", disable=not progress or len(starts) == 1):
+    for R, schedule in tqdm(candidates, desc="H2Q starts", disable=not progress):
         curve = [exact(Z @ R)]
+        total = len(schedule) * SMOOTHING_ITERATIONS + max_iter
         with tqdm(total=total, desc="H2Q fast", unit="it", disable=not progress) as bar:
-            for eps in SMOOTHING_SCHEDULE:
+            for eps in schedule:
                 R = _descend(
                     Z32, R, lambda Y, e=eps: _smoothed_l2(Y, e), exact,
                     SMOOTHING_ITERATIONS, tol, curve, bar,
                 )  # fmt: skip
-            R = _descend(Z32, R, exact_objective, exact, max_iter, tol, curve, bar)
-        Y = Z @ R
+            R = _descend(Z32, R, exact_objective, None, max_iter, tol, curve, bar)
         if loss == "l2":
+            Y = Z32 @ R.astype(np.float32)
             for _ in range(POLISH_ITERATIONS):
                 signs = np.sign(Y)
-                R = procrustes(Z.T @ signs)
-                Y = Z @ R
+                R = procrustes((Z32.T @ signs).astype(np.float64))
+                Y = Z32 @ R.astype(np.float32)
                 curve.append(exact(Y))
                 if np.array_equal(np.sign(Y), signs):
                     break
+        Y = Z @ R
         results.append(SolverResult(R, curve, len(curve) - 1, exact(Y)))
     best = min(results, key=lambda result: result.loss)
     identity_loss = exact(Z)
