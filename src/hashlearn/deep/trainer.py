@@ -288,6 +288,7 @@ class Trainer:
         order = dd.shard(torch.randperm(len(X), generator=generator), ctx)
         hook = getattr(self.loss, "on_epoch_end", None)
         buffer = torch.zeros(len(X), cfg.n_bits) if hook is not None else None
+        seen = torch.zeros(len(X))
         totals, n_batches = torch.zeros(3), 0
         self.objective.train()
         # Incomplete last batches are dropped (the permutation changes every epoch, so every
@@ -311,15 +312,27 @@ class Trainer:
             totals += parts
             n_batches += 1
             if buffer is not None:
-                buffer[idx] = z
+                buffer[idx], seen[idx] = z, 1.0
             bar.set_postfix(loss=f"{mean_value.item():.4f}")
         bar.close()
         if not all(bool(torch.isfinite(p).all()) for p in self.objective.parameters()):
             self._diverged(state, epoch, n_batches)  # e.g. an overflowing step of finite loss
         if hook is not None:
-            hook(dd.sum_over_ranks(buffer, ctx), self.labels)
+            hook(self._all_embeddings(buffer, seen, X), self.labels)
         self.scheduler.step()
         return (totals / max(n_batches, 1)).tolist()
+
+    def _all_embeddings(self, buffer: torch.Tensor, seen: torch.Tensor, X) -> torch.Tensor:
+        """Every training item's embedding of this epoch, in training order, for stateful
+        losses: rows seen in a batch (on any rank) as computed there; the few items left out by
+        full-batch sharding are embedded now."""
+        buffer, seen = dd.sum_over_ranks(buffer, self.ctx), dd.sum_over_ranks(seen, self.ctx)
+        missing = (seen == 0).nonzero().flatten().numpy()
+        if len(missing):
+            kind, mean, std = self.batch_input
+            z = run_model(self.objective.codes, X[missing], kind, mean=mean, std=std)
+            buffer[torch.from_numpy(missing)] = torch.from_numpy(z)
+        return buffer
 
     def _validation_map(self, Xq, yq, Xdb, ydb) -> float:
         """mAP@all of sign codes: validation items against training items (never the query)."""

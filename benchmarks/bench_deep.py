@@ -1,0 +1,325 @@
+"""Deep hashing benchmark on Fashion-MNIST (hashing protocol: 5,000 train, 1,000 val, 1,000
+query, 68,000 database; mAP@all with stable Hamming ties).
+
+1. Grid: loss × bits × quantization (none / penalty / HSWD / two-stage H²Q), mean ± std over
+   seeds, on an MLP head over frozen features. The features come from the small CNN trained
+   briefly with a softmax classifier on the *training split only* and cached on disk.
+   ``none`` and ``h2q`` share one network (two-stage H²Q trains with λ = 0): ``none`` is the
+   sign of its embeddings, ``h2q`` the sign after the fitted rotation — a paired comparison.
+2. A few end-to-end CNN rows (same losses, fewer epochs) to check the ranking of methods.
+3. Seconds per epoch of HSWD vs SWD (10,000 projections), same run, both backbones.
+4. Training throughput (items/s) and peak memory (RSS of a fresh process) per backbone.
+
+Claims checked (REFERENCE.md): HSWD beats the method's own penalty; H²Q beats λ = 0 sign
+codes and is never worse.
+
+    python benchmarks/bench_deep.py --quick      # smoke run, a couple of minutes
+    python benchmarks/bench_deep.py              # full grid (3 seeds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashlearn.codes import pack
+from hashlearn.data import load_dataset
+from hashlearn.deep import TrainConfig, Trainer
+from hashlearn.deep.backbones import SmallCNN
+from hashlearn.deep.features import extract_features, pretrain_classifier
+from hashlearn.deep.runs import load_tensors, save_tensors
+from hashlearn.metrics import mean_average_precision
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+CACHE = RESULTS / "cache"
+LOSSES = ("dpsh", "hashnet", "dch", "csq", "dsdh", "greedyhash")
+QUANTS = ("none", "penalty", "hswd", "h2q")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def frozen_features(ds, epochs: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Small-CNN features of every split; the CNN is trained on the train split only."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    cnn = SmallCNN(width=16, out_features=128)
+    weights = CACHE / f"fmnist-cnn-e{epochs}-s{seed}.safetensors"
+    mean, std = float(ds.train.images.mean() / 255), float(ds.train.images.std() / 255)
+    if weights.is_file():
+        cnn.load_state_dict(load_tensors(weights))
+    else:
+        start = time.perf_counter()
+        pretrain_classifier(
+            cnn,
+            ds.train.images,
+            ds.train.y,
+            n_classes=ds.n_classes,
+            epochs=epochs,
+            seed=seed,
+            mean=mean,
+            std=std,
+        )
+        log(f"feature CNN trained on train split in {time.perf_counter() - start:.1f}s")
+        save_tensors(weights, cnn.state_dict())
+    cnn.eval()
+    return {
+        name: extract_features(
+            cnn,
+            split.images,
+            mean=mean,
+            std=std,
+            cache=CACHE / f"fmnist-feat-e{epochs}-s{seed}-{name}.npz",
+        )
+        for name, split in ds.splits().items()
+    }
+
+
+def score(hasher, Xq, Xdb, ds, rotate: bool) -> float:
+    if rotate:
+        q, db = hasher.encode(Xq), hasher.encode(Xdb)
+    else:  # plain signs of the same network (λ = 0)
+        q, db = pack(hasher.embed(Xq)), pack(hasher.embed(Xdb))
+    return float(mean_average_precision(q, db, ds.query.y, ds.database.y))
+
+
+def train(cfg: TrainConfig, data: dict, ds) -> tuple:
+    trainer = Trainer(cfg, progress=False)
+    hasher = trainer.fit(data["train"], ds.train.y, data["val"], ds.val.y, n_classes=10)
+    return trainer, hasher
+
+
+def grid(ds, data, losses, bits_list, seeds, epochs, field="features") -> list[dict]:
+    rows = []
+    for loss in losses:
+        for bits in bits_list:
+            for quant in ("penalty", "hswd", "h2q"):
+                for seed in seeds:
+                    cfg = TrainConfig(
+                        loss=loss,
+                        n_bits=bits,
+                        quantization=quant,
+                        backbone="mlp" if field == "features" else "cnn",
+                        epochs=epochs,
+                        batch_size=128,
+                        lr=1e-3,
+                        patience=0,
+                        seed=seed,
+                    )
+                    start = time.perf_counter()
+                    trainer, hasher = train(cfg, data, ds)
+                    seconds = time.perf_counter() - start
+                    names = ("none", "h2q") if quant == "h2q" else (quant,)
+                    for name in names:
+                        m = score(hasher, data["query"], data["database"], ds, name == "h2q")
+                        rows.append(
+                            {
+                                "backbone": cfg.backbone,
+                                "loss": loss,
+                                "bits": bits,
+                                "quantization": name,
+                                "seed": seed,
+                                "map": m,
+                                "best_epoch": max(trainer.history, key=lambda h: h["val_map"])[
+                                    "epoch"
+                                ],
+                                "train_s": seconds,
+                            }
+                        )
+                    log(
+                        f"{cfg.backbone} {loss:10s} {bits:2d} {quant:7s} seed {seed}: "
+                        + ", ".join(
+                            f"{r['quantization']}={r['map']:.4f}" for r in rows[-len(names) :]
+                        )
+                        + f" ({seconds:.1f}s)"
+                    )
+    return rows
+
+
+def summarise(rows, quants=QUANTS) -> list[dict]:
+    out = []
+    keys = sorted(
+        {(r["backbone"], r["loss"], r["bits"]) for r in rows},
+        key=lambda k: (k[0], LOSSES.index(k[1]), k[2]),
+    )
+    for backbone, loss, bits in keys:
+        entry = {"backbone": backbone, "loss": loss, "bits": bits}
+        for q in quants:
+            vals = [
+                r["map"]
+                for r in rows
+                if (r["backbone"], r["loss"], r["bits"], r["quantization"])
+                == (backbone, loss, bits, q)
+            ]
+            if vals:
+                entry[q] = (float(np.mean(vals)), float(np.std(vals)), len(vals))
+        out.append(entry)
+    return out
+
+
+def print_table(summary, title) -> None:
+    print(f"\n{title}")
+    print(
+        f"{'backbone':8s} {'loss':10s} {'bits':>4s} "
+        + " ".join(f"{q:>15s}" for q in QUANTS)
+        + "  hswd>pen  h2q>=none"
+    )
+    for e in summary:
+        cells = [f"{e[q][0]:.4f}±{e[q][1]:.4f}" if q in e else "-" for q in QUANTS]
+        hswd = "yes" if e["hswd"][0] > e["penalty"][0] else "NO"
+        h2q = "yes" if e["h2q"][0] >= e["none"][0] else "NO"
+        print(
+            f"{e['backbone']:8s} {e['loss']:10s} {e['bits']:4d} "
+            + " ".join(f"{c:>15s}" for c in cells)
+            + f"  {hswd:>8s}  {h2q:>9s}"
+        )
+
+
+def hswd_vs_swd(ds, data, epochs: int, cnn: bool) -> dict:
+    """Seconds per epoch of the same training with HSWD and with SWD (10,000 projections)."""
+    out = {}
+    for backbone in ("mlp", "cnn") if cnn else ("mlp",):
+        inputs = data if backbone == "mlp" else {n: s.images for n, s in ds.splits().items()}
+        for quant in ("hswd", "swd"):
+            cfg = TrainConfig(
+                loss="dpsh",
+                n_bits=32,
+                quantization=quant,
+                backbone=backbone,
+                epochs=epochs,
+                n_projections=10000,
+                patience=0,
+            )
+            trainer, _ = train(cfg, inputs, ds)
+            out[f"{backbone}/{quant}"] = float(np.mean([h["seconds"] for h in trainer.history]))
+        out[f"{backbone}/hswd_faster_pct"] = 100 * (
+            1 - out[f"{backbone}/hswd"] / out[f"{backbone}/swd"]
+        )
+    return out
+
+
+def measure_backbone(backbone: str, epochs: int) -> dict:
+    """Run in a fresh process: throughput of training and peak RSS."""
+    ds = load_dataset("fashion-mnist", progress=False)
+    if backbone == "mlp":
+        data = frozen_features(ds, epochs=3)
+    else:
+        data = {n: s.images for n, s in ds.splits().items()}
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cfg = TrainConfig(
+        loss="dpsh", n_bits=32, quantization="hswd", backbone=backbone, epochs=epochs, patience=0
+    )
+    trainer, _ = train(cfg, data, ds)
+    seconds = float(np.mean([h["seconds"] for h in trainer.history]))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    n_items = (len(ds.train) // 128) * 128
+    return {
+        "backbone": backbone,
+        "items_per_s": n_items / seconds,
+        "epoch_s": seconds,
+        "peak_rss_mb": peak / 1024,
+        "rss_growth_mb": (peak - rss_before) / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--_measure", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._measure:
+        print(json.dumps(measure_backbone(args._measure, epochs=2)))
+        return
+    quick = args.quick
+    seeds = list(range(args.seeds or (1 if quick else 3)))
+    epochs = args.epochs or (4 if quick else 15)
+    bits_list = (16, 32) if quick else (16, 32, 64)
+    losses = ("dpsh", "csq", "greedyhash") if quick else LOSSES
+    torch.set_num_threads(2)
+    total = time.perf_counter()
+    ds = load_dataset("fashion-mnist", progress=False)
+    data = frozen_features(ds, epochs=3)
+    rows = grid(ds, data, losses, bits_list, seeds, epochs)
+    e2e_losses = ("dpsh", "csq") if quick else ("dpsh", "hashnet", "csq", "greedyhash")
+    images = {n: s.images for n, s in ds.splits().items()}
+    e2e = grid(ds, images, e2e_losses, (32,), [0], 2 if quick else 5, field="images")
+    timing = hswd_vs_swd(ds, data, epochs=2, cnn=True)
+    resources = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--_measure", b],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for b in ("mlp", "cnn")
+    ]
+    elapsed = time.perf_counter() - total
+
+    frozen_summary, e2e_summary = summarise(rows), summarise(e2e)
+    print(
+        f"Fashion-MNIST hashing protocol, mAP@all (mean±std over {len(seeds)} seed(s)), "
+        f"{epochs} epochs, torch threads=2; busy shared machine"
+    )
+    print_table(frozen_summary, "Frozen small-CNN features + MLP head")
+    print_table(e2e_summary, "End-to-end small CNN (1 seed)")
+    for name, summ in (("frozen", frozen_summary), ("cnn", e2e_summary)):
+        hswd_wins = sum(e["hswd"][0] > e["penalty"][0] for e in summ)
+        h2q_ok = sum(e["h2q"][0] >= e["none"][0] for e in summ)
+        print(
+            f"{name}: HSWD > penalty in {hswd_wins}/{len(summ)}; H2Q >= none in "
+            f"{h2q_ok}/{len(summ)}"
+        )
+    ranking = {
+        name: [
+            e["loss"]
+            for e in sorted((e for e in summ if e["bits"] == 32), key=lambda e: -e["hswd"][0])
+        ]
+        for name, summ in (("frozen", frozen_summary), ("cnn", e2e_summary))
+    }
+    print(f"ranking at 32 bits (HSWD): frozen {ranking['frozen']} | cnn {ranking['cnn']}")
+    print("\nSeconds per epoch, DPSH 32 bits, HSWD vs SWD (10,000 projections), same run:")
+    for b in ("mlp", "cnn"):
+        print(
+            f"  {b}: HSWD {timing[b + '/hswd']:.3f}s  SWD {timing[b + '/swd']:.3f}s  "
+            f"HSWD faster by {timing[b + '/hswd_faster_pct']:.1f}% (paper: 37-41%)"
+        )
+    print("\nTraining throughput and memory (fresh process each, 2 epochs, batch 128):")
+    for r in resources:
+        print(
+            f"  {r['backbone']:4s}: {r['items_per_s']:8.0f} items/s  epoch {r['epoch_s']:.2f}s  "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB (+{r['rss_growth_mb']:.0f} MB in training)"
+        )
+    print(f"\ntotal {elapsed:.0f}s")
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "quick": quick,
+        "seeds": seeds,
+        "epochs": epochs,
+        "rows": rows,
+        "e2e_rows": e2e,
+        "frozen_summary": frozen_summary,
+        "e2e_summary": e2e_summary,
+        "ranking": ranking,
+        "hswd_vs_swd": timing,
+        "resources": resources,
+        "seconds": elapsed,
+    }
+    (RESULTS / "bench_deep.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
