@@ -8,11 +8,14 @@ differs. Learned state lives in plain-array attributes (``anchors_``, ``sigma_``
 
 from __future__ import annotations
 
+import functools
 import logging
 import numbers
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
@@ -38,11 +41,36 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def limit_blas_threads(method: F) -> F:
+    """Run an estimator method with at most ``self.blas_threads`` BLAS threads (None: no limit).
+
+    Why: these fits are dominated by tall-skinny products (n × l by n × l, n × c by n × l) and
+    small l × l / m × m factorisations, which multi-threaded OpenBLAS splits badly; on our two
+    shared cores a 60k × 64-bit SSAH fit took 55 s with the default threads and 14 s with one
+    (an m × m ``eigh`` alone went from 0.2 s to 6–14 s). One thread also makes the float
+    results independent of the machine's core count.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        threads = getattr(self, "blas_threads", None)
+        if threads is None:
+            return method(self, *args, **kwargs)
+        check_int(threads, "blas_threads")
+        with threadpool_limits(limits=int(threads), user_api="blas"):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class KernelHashing(BaseQuantizer):
     """Base class: anchor RBF features, then a learnt linear projection to the bits.
 
     Subclasses set ``__init__`` parameters ``n_bits``, ``n_anchors``, ``anchors``,
-    ``block_size``, ``random_state``, ``verbose`` (and their own) and implement
+    ``block_size``, ``blas_threads``, ``random_state``, ``verbose`` (and their own) and implement
     ``_fit_codes(Phi, gram, Y, rng_seed) -> projection`` (m × n_bits).
     """
 
@@ -73,6 +101,7 @@ class KernelHashing(BaseQuantizer):
         self.n_classes_ = Y.shape[1]
         return Phi, feature_gram(Phi), Y
 
+    @limit_blas_threads
     def _project(self, X: np.ndarray) -> np.ndarray:
         Phi = rbf_features(X, self.anchors_, self.sigma_, self.kernel_mean_, self.block_size)
         return (Phi @ self.projection_.astype(np.float32)).astype(np.float64)

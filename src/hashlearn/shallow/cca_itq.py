@@ -17,7 +17,7 @@ from scipy import linalg
 from hashlearn._validation import check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
 from hashlearn.registry import register_method
-from hashlearn.shallow._base import check_int, check_positive
+from hashlearn.shallow._base import check_int, check_positive, limit_blas_threads
 from hashlearn.shallow._labels import check_labels
 from hashlearn.shallow._linalg import itq_rotation
 
@@ -31,6 +31,8 @@ class CCAITQ(BaseQuantizer):
         reg: ridge added to both covariance matrices, relative to their mean variance.
         max_iter: ITQ iterations.
         random_state: seed of the initial ITQ rotation.
+        blas_threads: BLAS threads during fit and transform (default 1; ``None``: library
+            setting), see :func:`~hashlearn.shallow._base.limit_blas_threads`.
 
     Attributes:
         mean_ (d,), projection_ (d × n_bits: CCA directions · correlations · rotation),
@@ -40,13 +42,20 @@ class CCAITQ(BaseQuantizer):
     requires_labels = True
 
     def __init__(
-        self, n_bits: int = 32, reg: float = 1e-4, max_iter: int = 50, random_state: Any = None
+        self,
+        n_bits: int = 32,
+        reg: float = 1e-4,
+        max_iter: int = 50,
+        random_state: Any = None,
+        blas_threads: int | None = 1,
     ):
         self.n_bits = n_bits
         self.reg = reg
         self.max_iter = max_iter
         self.random_state = random_state
+        self.blas_threads = blas_threads
 
+    @limit_blas_threads
     def fit(self, X: Any, y: Any) -> CCAITQ:
         """Learn the CCA directions and the rotation from features ``X`` and labels ``y``."""
         check_positive(self.reg, "reg", allow_zero=True)
@@ -76,5 +85,6 @@ class CCAITQ(BaseQuantizer):
         self.n_bits_ = n_bits
         return self
 
+    @limit_blas_threads
     def _project(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean_) @ self.projection_

@@ -26,10 +26,36 @@ from sklearn.utils import check_random_state
 from hashlearn._validation import HashlearnInputError, check_choice, check_features
 
 
-def _squared_distances(X: np.ndarray, anchors: np.ndarray, anchor_sq: np.ndarray) -> np.ndarray:
-    X = X.astype(np.float64, copy=False)
-    d2 = (X * X).sum(axis=1)[:, None] - 2.0 * (X @ anchors.T) + anchor_sq[None, :]
+def _squared_distances(
+    X: np.ndarray, anchors32: np.ndarray, anchor_sq: np.ndarray, offset: np.ndarray
+) -> np.ndarray:
+    """‖x − a‖² for a block of rows (float32, clipped at 0), via ‖x‖² − 2 x·a + ‖a‖².
+
+    Both sides are first shifted by ``offset`` (the anchors' mean): distances do not change,
+    but the norms shrink, so the float32 product loses little to cancellation (the relative
+    error of a distance is about 1e-6 of the squared norms, far below what exp(−d²/2σ²)
+    resolves). ``anchors32`` and ``anchor_sq`` are the shifted anchors and their norms.
+    """
+    Xs = np.asarray(X, dtype=np.float32) - offset
+    d2 = Xs @ anchors32.T
+    d2 *= -2.0
+    d2 += np.einsum("ij,ij->i", Xs, Xs)[:, None]
+    d2 += anchor_sq[None, :]
     return np.maximum(d2, 0.0, out=d2)
+
+
+def _shifted_anchors(anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    offset = anchors.mean(axis=0).astype(np.float32)
+    shifted = anchors.astype(np.float32) - offset
+    return shifted, np.einsum("ij,ij->i", shifted, shifted), offset
+
+
+def _exp_block(d2: np.ndarray, sigma: float, mean: np.ndarray | None) -> np.ndarray:
+    d2 *= np.float32(-0.5 / (sigma * sigma))
+    np.exp(d2, out=d2)
+    if mean is not None:
+        d2 -= mean.astype(np.float32)
+    return d2
 
 
 def rbf_features(
@@ -41,14 +67,42 @@ def rbf_features(
 ) -> np.ndarray:
     """Centred anchor features φ(X) − mean, float32 (n, m), computed in row blocks."""
     out = np.empty((len(X), len(anchors)), dtype=np.float32)
-    anchor_sq = (anchors * anchors).sum(axis=1)
+    shifted = _shifted_anchors(anchors)
     for start in range(0, len(X), block_size):
-        d2 = _squared_distances(X[start : start + block_size], anchors, anchor_sq)
-        block = np.exp(d2 / (-2.0 * sigma * sigma))
-        if mean is not None:
-            block -= mean
-        out[start : start + block_size] = block
+        d2 = _squared_distances(X[start : start + block_size], *shifted)
+        out[start : start + block_size] = _exp_block(d2, sigma, mean)
     return out
+
+
+def fit_rbf_features(
+    X: np.ndarray, anchors: np.ndarray, block_size: int = 4096
+) -> tuple[np.ndarray, float]:
+    """Training features φ(X) (float32, not centred) and σ from one pass over the distances.
+
+    The squared distances are written into the output buffer block by block while the
+    nearest-anchor distances are summed (the σ rule), then turned into exp(−d²/2σ²) in place,
+    so the n × m distances are computed once and no second n × m array is allocated.
+    """
+    out = np.empty((len(X), len(anchors)), dtype=np.float32)
+    shifted = _shifted_anchors(anchors)
+    total = 0.0
+    for start in range(0, len(X), block_size):
+        d2 = _squared_distances(X[start : start + block_size], *shifted)
+        total += float(np.sqrt(d2.min(axis=1), dtype=np.float64).sum())
+        out[start : start + block_size] = d2
+    sigma = _check_sigma(total / len(X))
+    for start in range(0, len(X), block_size):
+        _exp_block(out[start : start + block_size], sigma, None)
+    return out, sigma
+
+
+def _check_sigma(sigma: float) -> float:
+    if not sigma > 0:
+        raise HashlearnInputError(
+            "every training sample coincides with an anchor (RBF width 0); the features may be "
+            "constant or duplicated — use more varied data or fewer anchors."
+        )
+    return sigma
 
 
 def select_anchors(
@@ -81,18 +135,12 @@ def select_anchors(
 
 def nearest_anchor_sigma(X: np.ndarray, anchors: np.ndarray, block_size: int = 4096) -> float:
     """σ = mean distance from each row of ``X`` to its nearest anchor (blocked)."""
-    anchor_sq = (anchors * anchors).sum(axis=1)
+    shifted = _shifted_anchors(anchors)
     total = 0.0
     for start in range(0, len(X), block_size):
-        d2 = _squared_distances(X[start : start + block_size], anchors, anchor_sq)
-        total += float(np.sqrt(d2.min(axis=1)).sum())
-    sigma = total / len(X)
-    if not sigma > 0:
-        raise HashlearnInputError(
-            "every training sample coincides with an anchor (RBF width 0); the features may be "
-            "constant or duplicated — use more varied data or fewer anchors."
-        )
-    return sigma
+        d2 = _squared_distances(X[start : start + block_size], *shifted)
+        total += float(np.sqrt(d2.min(axis=1), dtype=np.float64).sum())
+    return _check_sigma(total / len(X))
 
 
 def ridge_projection(
@@ -149,8 +197,7 @@ class AnchorRBF:
         self.anchors_ = select_anchors(
             X, self.n_anchors, self.anchors, self.random_state, self.kmeans_iter
         )
-        self.sigma_ = nearest_anchor_sigma(X, self.anchors_, self.block_size)
-        Phi = rbf_features(X, self.anchors_, self.sigma_, None, self.block_size)
+        Phi, self.sigma_ = fit_rbf_features(X, self.anchors_, self.block_size)
         self.mean_ = (
             Phi.mean(axis=0, dtype=np.float64)
             if self.center

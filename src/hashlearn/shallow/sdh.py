@@ -28,7 +28,12 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from hashlearn.registry import register_method
-from hashlearn.shallow._base import KernelHashing, check_int, check_positive
+from hashlearn.shallow._base import (
+    KernelHashing,
+    check_int,
+    check_positive,
+    limit_blas_threads,
+)
 from hashlearn.shallow._linalg import sign
 from hashlearn.shallow.kernel import ridge_projection
 
@@ -49,6 +54,8 @@ class DiscreteRegressionHashing(KernelHashing):
         lam: ridge weight λ on W. nu: weight ν of ‖B − F(X)‖². reg: ridge weight δ of the
             F-step. max_iter: outer iterations; tol: stop when the objective drops by less
             than ``tol`` relatively. random_state: seed (anchors, initial codes).
+        blas_threads: BLAS threads during fit and transform (default 1; ``None``: library
+            setting), see :func:`~hashlearn.shallow._base.limit_blas_threads`.
         verbose: progress bar on stderr.
 
     Attributes:
@@ -66,6 +73,7 @@ class DiscreteRegressionHashing(KernelHashing):
         max_iter: int = 5,
         tol: float = 1e-6,
         block_size: int = 4096,
+        blas_threads: int | None = 1,
         random_state: Any = None,
         verbose: bool = False,
     ):
@@ -78,9 +86,11 @@ class DiscreteRegressionHashing(KernelHashing):
         self.max_iter = max_iter
         self.tol = tol
         self.block_size = block_size
+        self.blas_threads = blas_threads
         self.random_state = random_state
         self.verbose = verbose
 
+    @limit_blas_threads
     def fit(self, X: Any, y: Any) -> DiscreteRegressionHashing:
         """Learn codes and the hash projection from features ``X`` and labels ``y``."""
         for name in ("lam", "nu", "reg"):

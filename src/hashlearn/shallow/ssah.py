@@ -17,7 +17,12 @@ from tqdm.auto import tqdm
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.registry import register_method
 from hashlearn.shallow import _ssah_steps as steps
-from hashlearn.shallow._base import KernelHashing, check_int, check_positive
+from hashlearn.shallow._base import (
+    KernelHashing,
+    check_int,
+    check_positive,
+    limit_blas_threads,
+)
 from hashlearn.shallow._labels import similarity_products
 from hashlearn.shallow._linalg import random_rotation, sign
 from hashlearn.shallow.kernel import ridge_projection
@@ -56,6 +61,9 @@ class SSAH(KernelHashing):
         reg: ridge weight λ of the out-of-sample regression (S11).
         max_iter: outer iterations; tol: stop when (S1) drops by less than ``tol`` relatively.
         block_size: rows per block of the kernel computation.
+        blas_threads: BLAS threads during fit and transform (default 1, the fastest on small
+            or busy machines, see :func:`~hashlearn.shallow._base.limit_blas_threads`);
+            ``None`` keeps the BLAS library's own setting.
         random_state: seed (anchors, initial rotation).
         verbose: show a progress bar on stderr.
 
@@ -84,6 +92,7 @@ class SSAH(KernelHashing):
         max_iter: int = 5,
         tol: float = 1e-5,
         block_size: int = 4096,
+        blas_threads: int | None = 1,
         random_state: Any = None,
         verbose: bool = False,
     ):
@@ -101,6 +110,7 @@ class SSAH(KernelHashing):
         self.max_iter = max_iter
         self.tol = tol
         self.block_size = block_size
+        self.blas_threads = blas_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -124,6 +134,7 @@ class SSAH(KernelHashing):
                 f"got {self.dissimilar!r}."
             )
 
+    @limit_blas_threads
     def fit(self, X: Any, y: Any) -> SSAH:
         """Learn codes and hash functions from features ``X`` (n, d) and labels ``y``."""
         self._check_params()
