@@ -164,10 +164,9 @@ def solver_table(args, results):
 def itq_table(args, results):
     n, d, k = (20000, 512, 64) if args.quick else (100000, 512, 64)
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((n, 96), dtype=np.float32) @ rng.standard_normal(
-        (96, d), dtype=np.float32
-    )
-    X += rng.standard_normal((n, d), dtype=np.float32)
+    basis = rng.standard_normal((96, d), dtype=np.float32) / np.float32(np.sqrt(d))
+    X = rng.standard_normal((n, 96), dtype=np.float32) @ basis  # 96-d signal, unit-ish scale
+    X += np.float32(0.3) * rng.standard_normal((n, d), dtype=np.float32)
     start = time.perf_counter()
     model = ITQ(n_bits=k, random_state=0).fit(X)
     seconds = time.perf_counter() - start

@@ -12,7 +12,10 @@ Two solvers share one interface ``solver(Z, loss, ...) -> SolverResult``:
   as a continuation: first on the L2 loss with ``|y|`` smoothed to ``sqrt(y² + ε²)`` for a
   decreasing sequence of ``ε`` (this flattens the many shallow local minima that stop plain
   alternating Procrustes / ITQ early), then on the exact requested loss, then — for L2 only —
-  ITQ's monotone Procrustes majorise-minimise steps until the signs stop changing.
+  ITQ's monotone Procrustes majorise-minimise steps until the signs stop changing. A purely
+  local run from ``I`` (no continuation) is a second candidate, and the lower loss wins: the
+  continuation wins on unstructured embeddings, the local run sometimes on structured ones.
+  The large products ``Z R`` and ``Zᵀ ∂L/∂Y`` run in float32; final losses in float64.
 
 Both return ``R`` with the convention that the identity means "sign codes": the Householder
 product is negated (every loss is even in ``Y``, so this changes no loss value) so that SGD with
