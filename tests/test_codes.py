@@ -68,3 +68,16 @@ def test_as_packed_packs_signs_and_keeps_uint8():
 def test_bad_input_gets_clear_errors(call, message):
     with pytest.raises(HashlearnInputError, match=message):
         call()
+
+
+def test_atomic_writes_leave_normal_permissions_and_no_temp_files(tmp_path):
+    import os
+
+    from hashlearn._io import write_json_atomic
+
+    path = tmp_path / "out.json"
+    write_json_atomic(path, {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
