@@ -12,6 +12,11 @@ images, database = the 60k training images). Both metrics are computed on a seed
 the queries (1,000 in the full run) against the whole database; ties in Hamming distance are
 broken by database order (``ties="stable"``). ``--quick`` runs a small smoke version.
 
+Every fit and encode runs with ``--blas-threads`` BLAS threads (default 1, the same for all
+methods): on the two shared cores multi-threaded OpenBLAS made these tall-skinny products
+several times slower. The load average before and after the run is printed, since the
+machine is shared.
+
 Usage: python benchmarks/bench_shallow.py [--quick] [--bits 16 32] [--methods ssah sdh]
 """
 
@@ -19,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
 import tracemalloc
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hashlearn._io import write_json_atomic
 from hashlearn.data import load_dataset
@@ -63,13 +70,14 @@ def retrieval_table(data, args) -> list[dict]:
                 log(f"skip {name}: not registered")
                 continue
             model = build(name, n_bits, args.anchors, args.seed)
-            t0 = time.perf_counter()
-            fit_model(model, data["Xtr"], data["ytr"])
-            fit_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            db_codes = model.encode(data["Xdb"])
-            q_codes = model.encode(Xq)
-            encode_s = time.perf_counter() - t0
+            with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+                t0 = time.perf_counter()
+                fit_model(model, data["Xtr"], data["ytr"])
+                fit_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                db_codes = model.encode(data["Xdb"])
+                q_codes = model.encode(Xq)
+                encode_s = time.perf_counter() - t0
             row = {
                 "method": name,
                 "n_bits": n_bits,
@@ -98,10 +106,12 @@ def scaling_table(data, args) -> list[dict]:
         X[repeated] += (noise * rng.standard_normal((int(repeated.sum()), X.shape[1]))).astype(
             X.dtype)
         model = build("ssah", args.scaling_bits, args.anchors, args.seed)
+        model.set_params(tol=0.0)  # the same number of iterations at every n
         tracemalloc.start()
-        t0 = time.perf_counter()
-        model.fit(X, ytr[idx])
-        fit_s = time.perf_counter() - t0
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            t0 = time.perf_counter()
+            model.fit(X, ytr[idx])
+            fit_s = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         rows.append({"n": n, "fit_s": fit_s, "peak_mib": peak / 2**20, "n_iter": model.n_iter_})
@@ -148,7 +158,14 @@ def print_tables(result: dict) -> None:
         print(f"\n## Full training set: SSAH {full['n_bits']} bits, {full['anchors']} anchors, "
               f"n = {full['n']}: fit {full['fit_s']:.1f}s (target < 60 s: "
               f"{'met' if full['fit_s'] < 60 else 'MISSED'})")
-    print(f"\nMachine: {result['machine']} (shared with other jobs while measured).")
+    print(f"\nMachine: {result['machine']} (shared with other jobs while measured); "
+          f"{result['blas_threads']} BLAS thread(s); load average (1, 5, 15 min) "
+          f"{result['load_before']} before, {result['load_after']} after; "
+          f"total {result['total_s']:.0f} s.")
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main(argv=None) -> int:
@@ -160,6 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--anchors", type=int)
     parser.add_argument("--scaling", type=int, nargs="*")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads for every fit and encode (default 1)")
     parser.add_argument("--out", default="results/bench_shallow.json")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -170,6 +189,7 @@ def main(argv=None) -> int:
         args.scaling = [2500, 5000, 10000, 20000] if quick else [10000, 20000, 40000, 80000]
     args.scaling_bits = 32 if quick else 64
 
+    start, load_before = time.perf_counter(), _load()
     ds = load_dataset("fashion-mnist", protocol="official")
     data = {"Xtr": ds.train.X, "ytr": ds.train.y, "Xq": ds.query.X, "yq": ds.query.y,
             "Xdb": ds.database.X, "ydb": ds.database.y}
@@ -187,7 +207,10 @@ def main(argv=None) -> int:
         "protocol": protocol,
         "anchors": args.anchors,
         "scaling_bits": args.scaling_bits,
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 shared cores",
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+                   f"{os.cpu_count()} shared cores",
+        "blas_threads": args.blas_threads,
+        "load_before": load_before,
         "retrieval": retrieval_table(data, args),
         "scaling": scaling_table(data, args),
     }
@@ -196,6 +219,7 @@ def main(argv=None) -> int:
     if full and not quick:
         result["full_fit"] = {"n": len(data["Xtr"]), "n_bits": 64, "anchors": args.anchors,
                               "fit_s": full["fit_s"]}
+    result["load_after"], result["total_s"] = _load(), time.perf_counter() - start
     print_tables(result)
     write_json_atomic(args.out, json.loads(json.dumps(result)))
     log(f"wrote {args.out}")

@@ -214,3 +214,19 @@ def test_query_dimension_mismatch(digits, name):
         model.encode(Xte[:, :50])
     with pytest.raises(HashlearnInputError, match="NaN"):
         model.encode(np.full((2, 64), np.nan))
+
+
+@pytest.mark.parametrize("name", ["ssah", "sdh", "cca-itq"])
+def test_blas_threads_validated_and_immaterial(digits, name):
+    """blas_threads only limits BLAS threads: bad values raise, and with the library's own
+    thread count the codes are those of the single-threaded default (up to float round-off,
+    so allow a sliver of flipped bits)."""
+    Xtr, ytr, Xte, _ = digits
+    for bad in (0, -1, 1.5, "2"):
+        with pytest.raises(HashlearnInputError, match="blas_threads"):
+            make_method(name, **params(name, max_iter=2, blas_threads=bad)).fit(Xtr, ytr)
+    one = make_method(name, **params(name, max_iter=2)).fit(Xtr, ytr)
+    free = make_method(name, **params(name, max_iter=2, blas_threads=None)).fit(Xtr, ytr)
+    assert one.blas_threads == 1
+    flipped = np.mean(np.unpackbits(one.encode(Xte) ^ free.encode(Xte)))
+    assert flipped < 0.01
