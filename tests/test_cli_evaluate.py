@@ -80,3 +80,53 @@ def test_bad_arguments_exit_2_with_one_clear_line(argv, message, capsys):
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_param_reaches_the_methods_that_take_it(tmp_path):
+    output = tmp_path / "r.json"
+    code = main(
+        [
+            "evaluate",
+            "--dataset",
+            "digits",
+            "--method",
+            "sign,lsh",
+            "--bits",
+            "8",
+            "--param",
+            "projection=random",
+            "--output",
+            str(output),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    results = json.loads(output.read_text())["results"]
+    assert [r["method"] for r in results] == ["sign", "lsh"]
+    sign = results[0]
+    # sign with a random projection differs from its PCA default.
+    pca = main(
+        [
+            "evaluate",
+            "--dataset",
+            "digits",
+            "--method",
+            "sign",
+            "--bits",
+            "8",
+            "--output",
+            str(tmp_path / "pca.json"),
+            "--quiet",
+        ]
+    )
+    assert pca == 0
+    assert sign["map"] != json.loads((tmp_path / "pca.json").read_text())["results"][0]["map"]
+
+
+@pytest.mark.parametrize(
+    "param, message",
+    [("foo=1", "no chosen method takes parameter"), ("novalue", "NAME=VALUE")],
+)
+def test_bad_param_is_a_clear_error(param, message, capsys):
+    assert main(["evaluate", "--dataset", "digits", "--param", param, "--quiet"]) == 2
+    assert message in capsys.readouterr().err

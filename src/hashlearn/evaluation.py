@@ -97,13 +97,18 @@ def evaluate_grid(
     bits: Iterable[int],
     *,
     progress: bool = True,
+    params: dict[str, dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """:func:`evaluate_method` for every (method, bits) pair, with a progress bar on stderr."""
+    """:func:`evaluate_method` for every (method, bits) pair, with a progress bar on stderr.
+
+    ``params`` maps a method name to its extra constructor parameters.
+    """
     from tqdm.auto import tqdm
 
     jobs = [(m, b) for m in methods for b in bits]
     records = []
     for method, n_bits in tqdm(jobs, desc="evaluate", disable=not progress, leave=False):
-        records.append(evaluate_method(method, dataset, n_bits, **kwargs))
+        extra = (params or {}).get(method)
+        records.append(evaluate_method(method, dataset, n_bits, params=extra, **kwargs))
     return records

@@ -52,6 +52,18 @@ def get_method_class(name: str) -> type:
     return _METHODS[name]
 
 
+def method_parameters(name: str) -> list[str]:
+    """Constructor parameter names of the method registered under ``name``."""
+    return list(get_method_class(name)._get_param_names())
+
+
 def make_method(name: str, **params: Any):
     """Build the estimator registered under ``name`` with the given parameters."""
+    allowed = method_parameters(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise HashlearnInputError(
+            f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(allowed)}."
+        )
     return get_method_class(name)(**params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,13 @@ def register(subparsers: Any) -> None:
     source.add_argument("--model", help="a run directory written by `hashlearn train`")
     parser.add_argument("--method", default="sign", help="comma-separated method names")
     parser.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra method parameter, e.g. --param n_anchors=300 (repeatable)",
+    )
     parser.add_argument("--topk", type=int, default=None, help="mAP@topk (default: all)")
     parser.add_argument("--k", type=int, default=100, help="k for precision/recall@k")
     parser.add_argument(
@@ -67,6 +75,21 @@ def parse_int_list(text: str, name: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise HashlearnInputError(f"{name} must list positive integers, got {text!r}.")
     return values
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["n_anchors=300", "loss=l1"]`` -> ``{"n_anchors": 300, "loss": "l1"}``."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise HashlearnInputError(f"--param expects NAME=VALUE, got {item!r}.")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a bare word such as loss=l1
+        params[name.strip()] = value
+    return params
 
 
 def _check_writable(path: str | None, kind: str) -> None:
@@ -110,12 +133,22 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
     from hashlearn.data import load_dataset
     from hashlearn.evaluation import evaluate_grid
-    from hashlearn.registry import get_method_class
+    from hashlearn.registry import get_method_class, method_parameters
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     for method in methods:
         get_method_class(method)  # fail fast on a typo, before loading data
     bits = parse_int_list(args.bits, "--bits")
+    params = parse_params(args.param)
+    per_method = {
+        m: {k: v for k, v in params.items() if k in method_parameters(m)} for m in methods
+    }
+    unused = set(params) - {k for p in per_method.values() for k in p}
+    if unused:
+        raise HashlearnInputError(
+            f"no chosen method takes parameter(s) {', '.join(sorted(unused))}; "
+            f"see the parameters of {', '.join(methods)} in their docstrings."
+        )
     dataset = load_dataset(
         args.dataset,
         split_seed=args.split_seed,
@@ -128,6 +161,7 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         dataset,
         bits,
         progress=not args.quiet,
+        params=per_method,
         topk=args.topk,
         k=args.k,
         seed=args.seed,
