@@ -218,3 +218,13 @@ def test_similarity_products_match_dense(multilabel):
         A, norm_sq = similarity_products(Y, s_pos, s_neg)
         assert np.allclose(A, S @ Y)
         assert norm_sq == pytest.approx((S * S).sum())
+
+
+def test_sign_inplace_matches_allocating_sign():
+    M = np.random.default_rng(0).standard_normal((50, 7))
+    M[0, :3] = [0.0, -0.0, -1e-300]
+    expected = sign(M)
+    assert np.array_equal(expected[0, :3], [1.0, 1.0, -1.0])
+    out = sign(M, inplace=True)
+    assert out is M and np.array_equal(out, expected)
+    assert not np.signbit(out[0, 1])  # −0 became +1, not −1

@@ -24,9 +24,17 @@ def random_rotation(n: int, random_state: Any) -> np.ndarray:
     return Q * np.where(np.diag(Rm) < 0, -1.0, 1.0)
 
 
-def sign(M: np.ndarray) -> np.ndarray:
-    """Element-wise sign in {−1, +1} (0 maps to +1, so codes are always binary)."""
-    return np.where(M >= 0, 1.0, -1.0)
+def sign(M: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Element-wise sign in {−1, +1} (0 and −0 map to +1, so codes are always binary).
+
+    ``inplace=True`` overwrites the float array ``M`` instead of allocating: for an n × l
+    array that saves two n-sized temporaries (adding +0 first turns −0 into +0, so the
+    result equals the allocating version).
+    """
+    if not inplace:
+        return np.where(M >= 0, 1.0, -1.0)
+    np.add(M, 0.0, out=M)
+    return np.copysign(1.0, M, out=M)
 
 
 def itq_rotation(Z: np.ndarray, n_iter: int, random_state: Any) -> np.ndarray:

@@ -85,7 +85,11 @@ def phi_times(prob: Problem, V: np.ndarray) -> np.ndarray:
 
 
 def _row_norms_E(prob: Problem, st: State) -> np.ndarray:
-    return np.linalg.norm(prob.Y @ st.W - st.B, axis=0)  # rows of E = WᵀY − B
+    # Rows of E = WᵀY − B: ‖eʲ‖² = (WᵀCW)_jj − 2 (Wᵀ Y Bᵀ)_jj + n (B is ±1), so only the
+    # c × l product Y Bᵀ touches n and no n × l temporary is allocated.
+    YB = prob.Y.T @ st.B
+    sq = np.einsum("kj,kj->j", st.W, prob.C @ st.W) - 2.0 * np.einsum("kj,kj->j", st.W, YB)
+    return np.sqrt(np.maximum(sq + len(st.B), 0.0))
 
 
 def _row_norms_Q(prob: Problem, st: State) -> np.ndarray:
@@ -120,6 +124,9 @@ def objective_terms(prob: Problem, st: State) -> dict[str, float]:
     """The four terms of (S1), each computed in O(n (c + l) l) with S never formed."""
     lb = prob.n_bits
     Z = st.V @ st.R.T  # (RV)ᵀ
+    # ‖B − Z‖² = n l − 2 ⟨B, Z⟩ + ‖Z‖² (B is ±1), without an n × l temporary.
+    quantization = st.B.size - 2.0 * float(np.einsum("ij,ij->", st.B, Z))
+    quantization += float(np.einsum("ij,ij->", Z, Z))
     similarity = (
         lb * lb * prob.s_norm_sq
         - 2.0 * lb * float((st.W * (prob.A.T @ Z)).sum())
@@ -129,7 +136,7 @@ def objective_terms(prob: Problem, st: State) -> dict[str, float]:
         "similarity": max(similarity, 0.0),
         "label": prob.lambda1 * float((_row_norms_E(prob, st) ** prob.p).sum()),
         "latent": prob.lambda2 * float((_row_norms_Q(prob, st) ** prob.p).sum()),
-        "quantization": prob.lambda2 * prob.mu * float(((st.B - Z) ** 2).sum()),
+        "quantization": prob.lambda2 * prob.mu * max(quantization, 0.0),
     }
 
 
@@ -166,12 +173,10 @@ def v_step(prob: Problem, st: State) -> None:
     lam2, lam2mu = prob.lambda2, prob.lambda2 * prob.mu
     WR = st.W @ st.R
     H = WR.T @ prob.C @ WR + lam2 * (st.U.T * k[None, :]) @ st.U + lam2mu * np.eye(prob.n_bits)
-    KU = (k[:, None] * st.U).astype(np.float32)
-    rhs = (
-        prob.n_bits * (prob.A @ WR)
-        + lam2 * (prob.Phi @ KU).astype(np.float64)
-        + lam2mu * (st.B @ st.R)
-    )
+    KU = (lam2 * k[:, None] * st.U).astype(np.float32)
+    rhs = (prob.Phi @ KU).astype(np.float64)  # accumulate in place: few n × l temporaries
+    rhs += prob.A @ (prob.n_bits * WR)
+    rhs += st.B @ (lam2mu * st.R)
     st.V = solve_psd(H, rhs)
     st.PhiV = phi_times(prob, st.V)
 
@@ -180,7 +185,7 @@ def _r_problem(prob: Problem, st: State) -> tuple[np.ndarray, np.ndarray, np.nda
     """(S6) data: Gp = WᵀCW, Gv = VVᵀ and M."""
     Gp = st.W.T @ prob.C @ st.W
     Gv = st.V.T @ st.V
-    M = prob.n_bits * (prob.A @ st.W).T @ st.V + prob.lambda2 * prob.mu * (st.B.T @ st.V)
+    M = prob.n_bits * st.W.T @ (prob.A.T @ st.V) + prob.lambda2 * prob.mu * (st.B.T @ st.V)
     return Gp, Gv, M
 
 
@@ -242,8 +247,9 @@ def r_step_cayley(
 def b_step(prob: Problem, st: State) -> None:
     """(S10): exact minimiser over B ∈ {−1, 1}, D from the current E."""
     d = reweight(_row_norms_E(prob, st), prob.p)
-    label = prob.lambda1 * (prob.Y @ st.W) * d[None, :]
-    st.B = sign(label + prob.lambda2 * prob.mu * (st.V @ st.R.T))
+    T = st.V @ (prob.lambda2 * prob.mu * st.R.T)
+    T += prob.Y @ (prob.lambda1 * st.W * d[None, :])
+    st.B = sign(T, inplace=True)
 
 
 R_STEPS = {"cayley": r_step_cayley, "svd": r_step_svd, "mm": r_step_mm}
