@@ -93,3 +93,22 @@ def test_transform_checks_feature_count(features):
     model = SignQuantizer(4).fit(features)
     with pytest.raises(HashlearnInputError, match="fitted on 12"):
         model.encode(features[:, :5])
+
+
+def test_fit_runs_with_one_blas_thread_and_restores_the_setting(features):
+    from threadpoolctl import threadpool_info
+
+    from hashlearn._threads import limit_blas_threads
+
+    seen = []
+
+    class Probe(SignQuantizer):
+        @limit_blas_threads
+        def fit(self, X, y=None):
+            seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+            return super().fit(X, y)
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    Probe(4).fit(features)
+    assert seen[0] and all(n == 1 for n in seen[0])
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.sign import SignQuantizer
 from hashlearn.registry import register_method
@@ -32,6 +33,7 @@ class PCAHash(SignQuantizer):
         self.n_bits = n_bits
         self.random_state = random_state
 
+    @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> PCAHash:
         """Learn the mean and the principal directions; needs ``n_bits`` informative directions."""
         X = check_features(X, "X")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
 from hashlearn.quantize.h2q_solvers import random_orthogonal
@@ -53,6 +54,7 @@ class RotationQuantizer(BaseQuantizer):
     def _validate_params(self) -> None:
         """Check constructor arguments (subclasses extend); called first thing in ``fit``."""
 
+    @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> RotationQuantizer:
         """Learn the preprocessing (mean, PCA) and the rotation from training features ``X``."""
         self._validate_params()

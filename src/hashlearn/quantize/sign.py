@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_choice, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
 from hashlearn.registry import register_method
@@ -48,6 +49,7 @@ class SignQuantizer(BaseQuantizer):
         self.center = center
         self.random_state = random_state
 
+    @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> SignQuantizer:
         """Learn the mean and the projection from training features ``X``."""
         check_choice(self.projection, ("pca", "random", "none"), "projection")
