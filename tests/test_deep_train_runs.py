@@ -108,6 +108,12 @@ def test_load_run_reproduces_codes_and_evaluate_run_uses_the_query_split(digits,
     assert np.array_equal(loaded.encode(digits.database.X), hasher.encode(digits.database.X))
     result = evaluate_run(tmp_path / "run")
     assert result["n_queries"] == len(digits.query) and 0.3 < result["map"] <= 1.0
+    assert result["ties"] == "stable" and result["k"] == 100  # evaluate_retrieval defaults
+    aware = evaluate_run(tmp_path / "run", data_dir=tmp_path, k=7, ties="aware")
+    assert aware["k"] == 7 and aware["ties"] == "aware"
+    assert aware["map"] != result["map"]  # 16-bit codes have Hamming ties: the rule matters
+    with pytest.raises(HashlearnInputError, match="unknown evaluation option"):
+        evaluate_run(tmp_path / "run", tiez="aware")
     with pytest.raises(HashlearnInputError, match="feature rows of length 64"):
         loaded.encode(digits.query.X[:, :10])
     with pytest.raises(HashlearnFileError, match="does not exist"):

@@ -246,15 +246,35 @@ def load_run(run_dir: str | os.PathLike) -> DeepHasher:
     return DeepHasher(network, config, h2q)
 
 
-def evaluate_run(run_dir: str | os.PathLike, topk: int | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    topk: int | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    **metric_kwargs: Any,
+) -> dict:
     """Encode the run's dataset query and database splits and evaluate retrieval.
 
     Uses the dataset name, protocol and split seed recorded in ``config.json``, so the numbers
     are on the same split as training (the query split was never used for model selection).
+
+    Args:
+        run_dir: a run directory written by ``hashlearn train``.
+        topk: mAP cut-off (None = mAP@all).
+        data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
+            default search path).
+        **metric_kwargs: further options of :func:`hashlearn.metrics.evaluate_retrieval`
+            (``k``, ``radius``, ``ties``), left at its defaults when not given.
     """
     from hashlearn.data import load_dataset
     from hashlearn.metrics import evaluate_retrieval
 
+    allowed = {"k", "radius", "ties"}
+    unknown = sorted(set(metric_kwargs) - allowed)
+    if unknown:
+        raise HashlearnInputError(
+            f"unknown evaluation option(s) {unknown}; evaluate_run accepts {sorted(allowed)}."
+        )
     hasher = load_run(run_dir)
     data = hasher.config.get("dataset")
     if not data or not data.get("name"):
@@ -262,9 +282,11 @@ def evaluate_run(run_dir: str | os.PathLike, topk: int | None = None) -> dict:
             f"{run_dir} was trained on in-memory arrays, not a named dataset; encode your "
             "query/database with load_run(...).encode and call hashlearn.metrics yourself."
         )
-    kwargs = {"split_seed": data["split_seed"]}
+    kwargs: dict[str, Any] = {"split_seed": data["split_seed"]}
     if data.get("protocol"):
         kwargs["protocol"] = data["protocol"]
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
     dataset = load_dataset(data["name"], **kwargs)
     field = "X" if hasher.input_kind == "features" else "images"
     query = getattr(dataset.query, field)
@@ -275,6 +297,7 @@ def evaluate_run(run_dir: str | os.PathLike, topk: int | None = None) -> dict:
         dataset.query.y,
         dataset.database.y,
         topk=topk,
+        **metric_kwargs,
     )
     result = dict(result)
     result.update(
