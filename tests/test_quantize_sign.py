@@ -112,3 +112,12 @@ def test_fit_runs_with_one_blas_thread_and_restores_the_setting(features):
     Probe(4).fit(features)
     assert seen[0] and all(n == 1 for n in seen[0])
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_sparse_and_complex_input_get_clear_errors(features):
+    from scipy import sparse
+
+    with pytest.raises(HashlearnInputError, match="sparse"):
+        SignQuantizer(4).fit(sparse.csr_matrix(features))
+    with pytest.raises(HashlearnInputError, match="complex"):
+        SignQuantizer(4).fit(features + 1j)

@@ -23,10 +23,17 @@ def check_features(
 
     Float32 input stays float32 (memory); anything else becomes float64.
     """
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise HashlearnInputError(
+            f"{name} is a sparse matrix, which hashlearn does not support; "
+            "pass X.toarray() or reduce it first (e.g. TruncatedSVD)."
+        )
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise HashlearnInputError(f"{name} could not be turned into an array: {exc}") from None
+    if np.iscomplexobj(arr):
+        raise HashlearnInputError(f"{name} is complex; pass real-valued features.")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise HashlearnInputError(
             f"{name} must hold numbers, got dtype {arr.dtype}; "
