@@ -139,3 +139,32 @@ def test_two_stage_h2q_is_fitted_saved_and_never_worse_on_training_loss(digits, 
     assert np.mean((yn - np.sign(yn)) ** 2) <= np.mean((zn - np.sign(zn)) ** 2) + 1e-6
     loaded = load_run(tmp_path / "run")
     assert np.array_equal(loaded.encode(digits.query.X), hasher.encode(digits.query.X))
+
+
+def test_objective_feeds_hswd_the_pre_activation_and_the_penalty_the_codes(digits):
+    """HSWD/SWD see the hash layer's output before tanh (HSWD authors' code); the method's own
+    penalty sees the tanh codes its loss sees."""
+    from hashlearn.deep.losses import get_loss
+    from hashlearn.deep.quantization import get_quantization, hswd, sample_balanced_target
+    from hashlearn.deep.trainer import Objective
+
+    torch.manual_seed(0)
+    spec = {"backbone": "mlp", "n_bits": 8, "activation": "tanh", "hidden": 0,
+            "in_features": 64}  # fmt: skip
+    net = build_network(spec)
+    with torch.no_grad():  # large weights: tanh saturates, so a and tanh(a) differ a lot
+        net.head[-1].weight.mul_(20.0)
+    x = torch.from_numpy(digits.train.X[:32]).float()
+    labels = torch.nn.functional.one_hot(torch.from_numpy(digits.train.y[:32]), 10).float()
+    loss = get_loss("csq", 8, 10)
+    a = net.head_pre_activation(x).detach()
+    assert a.abs().max() > 2.0
+    term = get_quantization("hswd", weight=1.0, generator=5)
+    _, _, quant, z = Objective(net, loss, term, features_input=True)(x, labels, None)
+    target = sample_balanced_target((32, 8), torch.Generator().manual_seed(5), a)
+    assert torch.allclose(quant, hswd(a, target))
+    assert not torch.allclose(quant, hswd(torch.tanh(a), target))
+    assert torch.allclose(z, torch.tanh(a))
+    penalty = get_quantization("penalty", weight=1.0, loss=loss)
+    _, _, quant, _ = Objective(net, loss, penalty, features_input=True)(x, labels, None)
+    assert torch.allclose(quant, loss.quantization_penalty(torch.tanh(a)))

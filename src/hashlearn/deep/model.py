@@ -9,8 +9,12 @@ head over frozen features" of the deep hashing literature). What the similarity 
 * ``"sign_ste"`` — ``z = W h`` and the loss sees ``sgn z`` with a straight-through gradient
   (GreedyHash, Su et al., NeurIPS 2018, Eq. 6–7: forward ``sgn``, backward identity).
 
-Quantization terms always see the continuous ``z``: the distance of ``z`` to ``{−1, +1}`` is
-what they measure.
+Which continuous tensor a quantization term sees is the term's attribute ``on_pre_activation``:
+the method's own penalty sees ``z`` (what its paper penalises: the codes its loss sees, before
+any sign); the distributional terms HSWD/SWD see the hash layer's *pre-activation* output
+``a`` (``z = tanh(a)`` for tanh losses, ``z = a`` otherwise), as the HSWD authors' code does:
+its networks emit ``a`` and the method losses apply ``tanh`` inside. The signs of ``a`` and
+``z`` agree, so the bits do not depend on this choice; only the gradients do.
 """
 
 from __future__ import annotations
@@ -76,17 +80,30 @@ class HashNetwork(nn.Module):
 
     def head_forward(self, features: torch.Tensor) -> torch.Tensor:
         """Continuous codes ``z`` from backbone features."""
-        z = self.head(features)
-        return torch.tanh(z) if self.activation == "tanh" else z
+        return self.squash(self.head(features))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Continuous codes ``z`` (n, n_bits) from backbone inputs."""
+    def head_pre_activation(self, features: torch.Tensor) -> torch.Tensor:
+        """The head's linear output ``a`` (before ``tanh``) from backbone features."""
+        return self.head(features)
+
+    def squash(self, a: torch.Tensor) -> torch.Tensor:
+        """``z`` from the pre-activation ``a``: ``tanh(a)`` for tanh losses, else ``a``."""
+        return torch.tanh(a) if self.activation == "tanh" else a
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features (no gradient through a frozen backbone)."""
         if self.frozen:
             with torch.no_grad():
-                features = self.backbone(x)
-        else:
-            features = self.backbone(x)
-        return self.head_forward(features)
+                return self.backbone(x)
+        return self.backbone(x)
+
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """The hash layer's linear output ``a`` (n, n_bits) from backbone inputs."""
+        return self.head(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Continuous codes ``z`` (n, n_bits) from backbone inputs; ``sgn z`` are the bits."""
+        return self.head_forward(self.features(x))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -145,10 +145,14 @@ class QuantizationTerm:
         weight: λ (or α) multiplying the unweighted term.
         two_stage: True only for ``h2q``: the term is zero and binarization happens after
             training by fitting an orthogonal rotation.
+        on_pre_activation: True for ``hswd``/``swd``: the trainer passes the hash layer's
+            output before ``tanh`` (as the HSWD authors' code does); False: the codes the
+            similarity loss sees (the method's own penalty is defined on those).
     """
 
     name = "none"
     two_stage = False
+    on_pre_activation = False
 
     def __init__(self, weight: float = 0.0) -> None:
         self.weight = float(weight)
@@ -187,6 +191,8 @@ class PenaltyQuantization(QuantizationTerm):
 
 
 class _RandomTargetTerm(QuantizationTerm):
+    on_pre_activation = True
+
     def __init__(self, weight: float, generator: torch.Generator | int | None) -> None:
         super().__init__(weight)
         self.generator = _make_generator(generator)

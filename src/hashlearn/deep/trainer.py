@@ -1,6 +1,6 @@
 """Seeded, resumable training of a deep hashing network with any loss × quantization strategy.
 
-The objective of a batch is ``loss(activate(z), labels, indices) + quantization(z)``
+The objective of a batch is ``loss(activate(z), labels, indices) + quantization(z or a)``
 (Doan et al., CVPR 2022, Eq. 1: a similarity-preserving loss plus a quantization term), where
 ``z`` are the network's continuous codes. With the two-stage strategy ``h2q`` (Schwengber et
 al., arXiv 2311.04207) the quantization term is zero while training; afterwards the H²Q
@@ -51,7 +51,11 @@ __all__ = ["Objective", "Trainer", "TrainConfig", "TrainingDivergedError", "trai
 
 
 class Objective(torch.nn.Module):
-    """``loss(activate(z), labels, indices) + quantization(z)`` for one batch.
+    """``loss(activate(z), labels, indices) + quantization(z or a)`` for one batch.
+
+    ``a`` is the hash layer's pre-activation output and ``z = tanh(a)`` (tanh losses) or ``a``.
+    The method's own penalty sees ``z``; HSWD/SWD (``quantization.on_pre_activation``) see
+    ``a``, as in the HSWD authors' code (see :mod:`hashlearn.deep.model`).
 
     One module holding the network and the loss (whose parameters, e.g. GreedyHash's classifier,
     are trained too), so that DDP synchronises the gradients of both.
@@ -67,10 +71,16 @@ class Objective(torch.nn.Module):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.network.head_forward(x) if self.features_input else self.network(x)
 
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.network
+        return net.head_pre_activation(x) if self.features_input else net.pre_activation(x)
+
     def forward(self, x, labels, indices):
-        z = self.codes(x)
+        a = self.pre_activation(x)
+        z = self.network.squash(a)
         similarity = self.loss(activate(z, self.loss.activation), labels, indices)
-        quant = torch.as_tensor(self.quantization(z))
+        on_a = getattr(self.quantization, "on_pre_activation", False)
+        quant = torch.as_tensor(self.quantization(a if on_a else z))
         return similarity + quant, similarity.detach(), quant.detach(), z.detach()
 
 
