@@ -87,7 +87,7 @@ def test_save_load_round_trip(digits, name, tmp_path):
 
 
 @pytest.mark.parametrize("r_step", ["cayley", "mm"])
-@pytest.mark.parametrize("p", [2.0, 1.0, 0.5])
+@pytest.mark.parametrize("p", [2.0, 1.0, 0.5, 0.3])
 def test_ssah_objective_never_increases(digits, r_step, p):
     Xtr, ytr, _, _ = digits
     model = SSAH(n_bits=12, n_anchors=80, p=p, r_step=r_step, max_iter=8, tol=0,
@@ -197,6 +197,12 @@ def test_bad_inputs_raise_clear_errors(digits, case, message, name):
                 y[:, 3] = np.maximum(y[:, 3], ytr[:200] == 2)
     with pytest.raises(HashlearnInputError, match=message):
         make_method(name, **kw).fit(X, y)
+
+
+def test_ssah_rejects_negative_smoothing(digits):
+    Xtr, ytr, _, _ = digits
+    with pytest.raises(HashlearnInputError, match="smoothing"):
+        SSAH(smoothing=-1e-3, **SMALL).fit(Xtr, ytr)
 
 
 @pytest.mark.parametrize("p", [0, -1.0, 2.5, float("nan"), "1"])

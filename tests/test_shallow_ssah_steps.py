@@ -13,7 +13,8 @@ from hashlearn.shallow._labels import check_labels, similarity_products
 from hashlearn.shallow._linalg import polar, random_rotation, sign
 
 
-def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, scale=1.0):
+def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, scale=1.0,
+                 eps=0.0):
     rng = np.random.default_rng(seed)
     if multilabel:
         Y = (rng.random((n, c)) < 0.35).astype(float)
@@ -35,6 +36,8 @@ def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, sca
         lambda2=1.5 * scale,
         mu=0.7,
         p=p,
+        eps_label=eps,
+        eps_latent=eps,
     )
     U = polar(rng.standard_normal((m, n_bits)))
     V = rng.standard_normal((n, n_bits))
@@ -61,10 +64,10 @@ ALL_STEPS = {
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 0.5])
 @pytest.mark.parametrize("name", list(ALL_STEPS))
-@pytest.mark.parametrize("multilabel", [False, True])
-def test_each_update_lowers_the_objective(name, p, multilabel):
+@pytest.mark.parametrize(("multilabel", "eps"), [(False, 0.0), (True, 0.0), (False, 0.5)])
+def test_each_update_lowers_the_objective(name, p, multilabel, eps):
     for seed in range(3):
-        prob, st = make_problem(p=p, seed=seed, multilabel=multilabel)
+        prob, st = make_problem(p=p, seed=seed, multilabel=multilabel, eps=eps)
         before = steps.objective(prob, st)
         ALL_STEPS[name](prob, st)
         after = steps.objective(prob, st)
@@ -228,3 +231,17 @@ def test_sign_inplace_matches_allocating_sign():
     out = sign(M, inplace=True)
     assert out is M and np.array_equal(out, expected)
     assert not np.signbit(out[0, 1])  # −0 became +1, not −1
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5])
+def test_smoothed_weights_majorise_the_smoothed_norm(p):
+    """(S2) with ε: w(t) = (t + ε²)^{p/2} is concave in t = ‖row‖², so its tangent at t₀,
+    whose slope is the weight d = p/2 (t₀ + ε²)^{p/2−1}, lies above it everywhere."""
+    eps, t0 = 0.3, np.array([0.0, 1e-6, 0.05, 2.0, 40.0])
+    d = steps.reweight(np.sqrt(t0), p, eps)
+    assert np.allclose(d, 0.5 * p * (t0 + eps**2) ** (0.5 * p - 1.0))
+    f = lambda t: (t + eps**2) ** (0.5 * p)  # noqa: E731
+    for t in np.linspace(0.0, 50.0, 101):
+        assert np.all(f(t0) + d * (t - t0) >= f(t) - 1e-12)
+    assert steps.l2p(np.sqrt(t0), p, eps) == pytest.approx(f(t0).sum())
+    assert steps.l2p(np.sqrt(t0), p, 0.0) == pytest.approx((np.sqrt(t0) ** p).sum())

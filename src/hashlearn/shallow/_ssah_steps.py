@@ -12,7 +12,11 @@ reweighting (§2.2.3). In the chapter's column convention (X is d × n; here d =
       (l × l), and likewise K (m × m) for Q = φ(X) − UV (§2.2.3). The chapter prints
       "p / (2‖eⁱ‖^p)" (garbled); the weight used is the one that makes tr(EᵀDE) a majoriser of
       ‖E‖^p_{2,p} touching it at the current E, so a step that lowers the reweighted problem
-      lowers (S1). For p = 2, D = K = I and (S2) is (S1).
+      lowers (S1). For p = 2, D = K = I and (S2) is (S1). For p < 2 the estimator smooths
+      each row norm, ‖eⁱ‖ → (‖eⁱ‖² + ε²)^{1/2} with a small fixed ε (then dᵢᵢ =
+      p / (2 (‖eⁱ‖² + ε²)^{1−p/2})), as is usual for IRLS: for p < 1 the ℓ2,p term drives
+      rows of Q to zero, where the unsmoothed weights blow up (1e12 ratios were seen), the
+      V-step system becomes singular and (S1) jumped up.
 (S3)  W-step: C W (Z Zᵀ + λ₁ D) = l Aᵀ Zᵀ + λ₁ Y Bᵀ D, Z = RV, C = Y Yᵀ, A = S Yᵀ (exact).
 (S4)  U-step: U = polar(K φ(X) Vᵀ + (k_max I − K) U₀ V Vᵀ). For p = 2 this is the chapter's
       Procrustes closed form U = polar(φ(X) Vᵀ) (exact); for p < 2, tr(Uᵀ K U V Vᵀ) is not
@@ -62,6 +66,8 @@ class Problem:
     lambda2: float
     mu: float
     p: float
+    eps_label: float = 0.0  # ε of the smoothed ℓ2,p norm of E = WᵀY − B (S2)
+    eps_latent: float = 0.0  # ε of the smoothed ℓ2,p norm of Q = φ(X) − UV (S2)
 
 
 @dataclass
@@ -99,16 +105,27 @@ def _row_norms_Q(prob: Problem, st: State) -> np.ndarray:
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def reweight(norms: np.ndarray, p: float) -> np.ndarray:
-    """Diagonal of D or K in (S2): p / (2 ‖row‖^{2−p}); exactly 1 for p = 2.
+def reweight(norms: np.ndarray, p: float, eps: float = 0.0) -> np.ndarray:
+    """Diagonal of D or K in (S2): p / (2 (‖row‖² + ε²)^{1−p/2}); exactly 1 for p = 2.
 
-    Row norms are floored at 1e-8 of the largest one (and 1e-12), the usual guard of
-    iterative reweighting against rows that the ℓ2,p norm (p < 1) drives to zero.
+    With ε > 0 this is the exact majoriser of the smoothed norm Σ (‖row‖² + ε²)^{p/2}, so
+    reweighted steps are monotone. With ε = 0, row norms are floored at 1e-8 of the largest
+    one (and 1e-12), the usual guard of iterative reweighting against rows that the ℓ2,p norm
+    (p < 1) drives to zero.
     """
     if p == 2:
         return np.ones_like(norms)
+    if eps > 0:
+        return 0.5 * p * (norms * norms + eps * eps) ** (0.5 * p - 1.0)
     floor = max(_EPS, 1e-8 * float(norms.max(initial=0.0)))
     return 0.5 * p * np.maximum(norms, floor) ** (p - 2.0)
+
+
+def l2p(norms: np.ndarray, p: float, eps: float = 0.0) -> float:
+    """Σ ‖row‖^p, or its smoothed form Σ (‖row‖² + ε²)^{p/2} for p < 2 and ε > 0 (S2)."""
+    if p == 2 or eps == 0:
+        return float((norms**p).sum())
+    return float(((norms * norms + eps * eps) ** (0.5 * p)).sum())
 
 
 def solve_psd(M: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -134,8 +151,8 @@ def objective_terms(prob: Problem, st: State) -> dict[str, float]:
     )
     return {
         "similarity": max(similarity, 0.0),
-        "label": prob.lambda1 * float((_row_norms_E(prob, st) ** prob.p).sum()),
-        "latent": prob.lambda2 * float((_row_norms_Q(prob, st) ** prob.p).sum()),
+        "label": prob.lambda1 * l2p(_row_norms_E(prob, st), prob.p, prob.eps_label),
+        "latent": prob.lambda2 * l2p(_row_norms_Q(prob, st), prob.p, prob.eps_latent),
         "quantization": prob.lambda2 * prob.mu * max(quantization, 0.0),
     }
 
@@ -148,7 +165,7 @@ def objective(prob: Problem, st: State) -> float:
 def w_step(prob: Problem, st: State, d: np.ndarray | None = None) -> None:
     """(S3): exact minimiser over W of the reweighted problem, D from the current E."""
     if d is None:
-        d = reweight(_row_norms_E(prob, st), prob.p)
+        d = reweight(_row_norms_E(prob, st), prob.p, prob.eps_label)
     Z = st.V @ st.R.T
     rhs = prob.n_bits * (prob.A.T @ Z) + prob.lambda1 * (prob.Y.T @ st.B) * d[None, :]
     right = Z.T @ Z + prob.lambda1 * np.diag(d)
@@ -160,7 +177,7 @@ def w_step(prob: Problem, st: State, d: np.ndarray | None = None) -> None:
 
 def u_step(prob: Problem, st: State) -> None:
     """(S4): Procrustes (p = 2) or majorise-minimise Procrustes (p < 2) step on UᵀU = I."""
-    k = reweight(_row_norms_Q(prob, st), prob.p)
+    k = reweight(_row_norms_Q(prob, st), prob.p, prob.eps_latent)
     M = k[:, None] * st.PhiV
     if prob.p != 2:
         M += (k.max() - k)[:, None] * (st.U @ (st.V.T @ st.V))
@@ -169,7 +186,7 @@ def u_step(prob: Problem, st: State) -> None:
 
 def v_step(prob: Problem, st: State) -> None:
     """(S5): exact minimiser over V of the reweighted problem, K from the current Q."""
-    k = reweight(_row_norms_Q(prob, st), prob.p)
+    k = reweight(_row_norms_Q(prob, st), prob.p, prob.eps_latent)
     lam2, lam2mu = prob.lambda2, prob.lambda2 * prob.mu
     WR = st.W @ st.R
     H = WR.T @ prob.C @ WR + lam2 * (st.U.T * k[None, :]) @ st.U + lam2mu * np.eye(prob.n_bits)
@@ -246,7 +263,7 @@ def r_step_cayley(
 
 def b_step(prob: Problem, st: State) -> None:
     """(S10): exact minimiser over B ∈ {−1, 1}, D from the current E."""
-    d = reweight(_row_norms_E(prob, st), prob.p)
+    d = reweight(_row_norms_E(prob, st), prob.p, prob.eps_label)
     T = st.V @ (prob.lambda2 * prob.mu * st.R.T)
     T += prob.Y @ (prob.lambda1 * st.W * d[None, :])
     st.B = sign(T, inplace=True)

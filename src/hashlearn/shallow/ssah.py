@@ -52,8 +52,17 @@ class SSAH(KernelHashing):
         lambda1, lambda2, mu: size-free weights; (S1) uses λ₁ = lambda1 · n^{2−p/2},
             λ₂ = lambda2 · n^{2−p/2} and μ = mu · n^{p/2−1}. The similarity term sums n²
             pairs while an ℓ2,p term grows like n^{p/2} (and ‖B − RV‖² like n), so this keeps
-            the balance of the terms, and good defaults, independent of n and p.
+            the balance of the terms, and good defaults, independent of n and p. Defaults
+            (λ₂ = 1e-2, μ = 3; λ₁ = 1) were chosen on a validation split carved from the
+            Fashion-MNIST training set (20k fit, 1k held-out queries, 3 seeds, 16–128 bits;
+            never the test queries): the earlier λ₂ = 1e-4, μ = 1 let the label term fix one
+            code per class after the first B-step, and gave 0.000–0.004 lower mAP there.
         p: exponent of the ℓ2,p norms, 0 < p ≤ 2 (p = 2 is the plain Frobenius model).
+        smoothing: relative ε of the smoothed ℓ2,p norms for p < 2 (see (S2) in
+            :mod:`hashlearn.shallow._ssah_steps`): ε = smoothing · √n for rows of WᵀY − B
+            (their entries are O(1)) and smoothing · RMS row norm of φ(X) for rows of
+            φ(X) − UV; fixed during a fit so that ``objective_`` is the smoothed (S1) and
+            never increases. 0 disables it (weights are then only floored).
         dissimilar: S_ij for pairs without a shared label: 0 (the chapter's S ∈ {0, 1}) or −1.
         r_step: ``"cayley"``, ``"svd"`` or ``"mm"`` (see above); ``None`` takes the class
             default ``default_r_step`` (``"cayley"`` for ``"ssah"``, ``"svd"`` for ``"ssah-svd"``).
@@ -82,9 +91,10 @@ class SSAH(KernelHashing):
         n_anchors: int = 1000,
         anchors: str = "random",
         lambda1: float = 1.0,
-        lambda2: float = 1e-4,
-        mu: float = 1.0,
+        lambda2: float = 1e-2,
+        mu: float = 3.0,
         p: float = 1.0,
+        smoothing: float = 1e-3,
         dissimilar: float = -1.0,
         r_step: str | None = None,
         cayley_iter: int = 20,
@@ -103,6 +113,7 @@ class SSAH(KernelHashing):
         self.lambda2 = lambda2
         self.mu = mu
         self.p = p
+        self.smoothing = smoothing
         self.dissimilar = dissimilar
         self.r_step = r_step
         self.cayley_iter = cayley_iter
@@ -124,6 +135,7 @@ class SSAH(KernelHashing):
         for name in ("lambda1", "lambda2", "mu", "reg"):
             check_positive(getattr(self, name), name)
         check_positive(self.tol, "tol", allow_zero=True)
+        check_positive(self.smoothing, "smoothing", allow_zero=True)
         check_int(self.max_iter, "max_iter")
         check_int(self.cayley_iter, "cayley_iter")
         r_step = self.default_r_step if self.r_step is None else self.r_step
@@ -156,6 +168,8 @@ class SSAH(KernelHashing):
             lambda2=self.lambda2_,
             mu=self.mu_,
             p=p,
+            eps_label=float(self.smoothing) * np.sqrt(n),
+            eps_latent=float(self.smoothing) * float(np.sqrt(np.mean(np.diag(gram)))),
         )
         st = self._initial_state(prob, gram)
         r_step = steps.R_STEPS[self.r_step_]
