@@ -12,7 +12,10 @@ the chapter's latent factor model assumes zero-centred data.
 Anchors: ``"random"`` draws m distinct training points (the chapter's choice); ``"kmeans"``
 runs seeded k-means (``kmeans_iter`` Lloyd iterations, on at most ``20 m`` sampled points to
 keep the cost linear in n). Everything is computed in row blocks of ``block_size``, so the
-only n-sized array is the n × m feature matrix itself (float32).
+only n-sized array is the n × m feature matrix itself (float32). Squared distances use float32
+BLAS on anchor-centred data (see :func:`_squared_distances`), and a training fit computes them
+once: they are written into the feature buffer, σ is taken from their row minima, and the
+exponential is applied in place.
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ class SSAH(KernelHashing):
             the balance of the terms, and good defaults, independent of n and p. Defaults
             (λ₂ = 1e-2, μ = 3; λ₁ = 1) were chosen on a validation split carved from the
             Fashion-MNIST training set (20k fit, 1k held-out queries, 3 seeds, 16–128 bits;
-            never the test queries): the earlier λ₂ = 1e-4, μ = 1 let the label term fix one
-            code per class after the first B-step, and gave 0.000–0.004 lower mAP there.
+            never the test queries). With the earlier λ₂ = 1e-4, μ = 1 the latent term had
+            almost no say in the B-step (one code per class from the first iteration on) and
+            mAP there was 0.000–0.004 lower.
         p: exponent of the ℓ2,p norms, 0 < p ≤ 2 (p = 2 is the plain Frobenius model).
         smoothing: relative ε of the smoothed ℓ2,p norms for p < 2 (see (S2) in
             :mod:`hashlearn.shallow._ssah_steps`): ε = smoothing · √n for rows of WᵀY − B
