@@ -247,14 +247,23 @@ def _release_free_memory() -> None:
         pass
 
 
-def measure_backbone(backbone: str, epochs: int) -> dict:
+def set_threads(n: int) -> None:
+    """Same thread count for torch and for numba (hashlearn.metrics): numba's OpenMP layer
+    otherwise resets the OpenMP count torch shares to the number of cores."""
+    import numba
+
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def measure_backbone(backbone: str, epochs: int, threads: int) -> dict:
     """Run in a fresh process: training throughput, and the peak RSS while training.
 
     The peak-RSS counter is reset (Linux ``/proc/self/clear_refs``) after the data are loaded
     and the freed heap is trimmed, so the growth is the memory of training, not of reading the
     70,000 images (the arrays themselves stay resident and are in the baseline).
     """
-    torch.set_num_threads(2)
+    set_threads(threads)
     ds = load_dataset("fashion-mnist", progress=False)
     if backbone == "mlp":
         data = frozen_features(ds, epochs=3)
@@ -290,17 +299,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch/numba threads (default 1: on cores shared with other jobs, 2 OpenMP "
+        "threads made the MLP's small matrix products 20-60x slower by busy-waiting)",
+    )
     parser.add_argument("--_measure", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._measure:
-        print(json.dumps(measure_backbone(args._measure, epochs=2)))
+        print(json.dumps(measure_backbone(args._measure, epochs=2, threads=args.threads)))
         return
     quick = args.quick
     seeds = list(range(args.seeds or (1 if quick else 3)))
     epochs = args.epochs or (4 if quick else 12)
     bits_list = (16, 32) if quick else (16, 32, 64)
     losses = ("dpsh", "csq", "greedyhash") if quick else LOSSES
-    torch.set_num_threads(2)
+    set_threads(args.threads)
     load_start = os.getloadavg()
     total = time.perf_counter()
     ds = load_dataset("fashion-mnist", progress=False)
@@ -313,7 +329,7 @@ def main() -> None:
     resources = [
         json.loads(
             subprocess.run(
-                [sys.executable, __file__, "--_measure", b],
+                [sys.executable, __file__, "--_measure", b, "--threads", str(args.threads)],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -327,7 +343,7 @@ def main() -> None:
     frozen_summary, e2e_summary = summarise(rows), summarise(e2e)
     print(
         f"Fashion-MNIST hashing protocol, mAP@all (mean±std over {len(seeds)} seed(s)), "
-        f"{epochs} epochs, torch threads=2; busy shared machine (load average "
+        f"{epochs} epochs, torch threads={args.threads}; busy shared machine (load average "
         f"{load_start[0]:.2f} at start, {load_end[0]:.2f} at end)"
     )
     print_table(frozen_summary, "Frozen small-CNN features + MLP head")
@@ -385,6 +401,7 @@ def main() -> None:
         "hswd_vs_swd": timing,
         "resources": resources,
         "seconds": elapsed,
+        "threads": args.threads,
         "loadavg_start": load_start,
         "loadavg_end": load_end,
     }

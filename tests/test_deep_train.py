@@ -168,3 +168,17 @@ def test_objective_feeds_hswd_the_pre_activation_and_the_penalty_the_codes(digit
     penalty = get_quantization("penalty", weight=1.0, loss=loss)
     _, _, quant, _ = Objective(net, loss, penalty, features_input=True)(x, labels, None)
     assert torch.allclose(quant, loss.quantization_penalty(torch.tanh(a)))
+
+
+def test_training_keeps_the_callers_torch_thread_count(digits):
+    """The validation mAP (numba/OpenMP) and the H²Q fit (threadpoolctl) must not change the
+    caller's torch.set_num_threads (it made training steps many times slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = TrainConfig(loss="dpsh", quantization="h2q", n_bits=8, backbone="mlp",
+                          epochs=2, batch_size=64, patience=0, seed=0)  # fmt: skip
+        train_on_dataset(cfg, digits, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

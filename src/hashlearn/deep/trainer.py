@@ -85,6 +85,24 @@ class Objective(torch.nn.Module):
 
 
 @contextmanager
+def keep_torch_threads() -> Iterator[None]:
+    """Restore torch's intra-op thread count after the block.
+
+    numba's OpenMP threading layer (used by :mod:`hashlearn.metrics`) and threadpoolctl (used
+    by the H²Q fit) set the OpenMP thread count that torch shares, silently raising a user's
+    ``torch.set_num_threads(1)`` to the core count. On shared cores that made the small
+    matrix products of a training step 20-60 times slower (OpenMP threads busy-waiting for
+    a descheduled partner), so every call into them is wrapped.
+    """
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+@contextmanager
 def deterministic() -> Iterator[None]:
     """Use deterministic algorithms inside the block (restores the previous setting)."""
     previous = torch.are_deterministic_algorithms_enabled()
@@ -351,7 +369,8 @@ class Trainer:
         kind, mean, std = self.batch_input
         q = pack(run_model(self.objective.codes, Xq, kind, mean=mean, std=std))
         db = pack(run_model(self.objective.codes, Xdb, kind, mean=mean, std=std))
-        return float(mean_average_precision(q, db, yq, ydb))
+        with keep_torch_threads():
+            return float(mean_average_precision(q, db, yq, ydb))
 
     def _early_stopping(self, state: dict, val_map: float) -> None:
         cfg = self.config
@@ -461,7 +480,8 @@ class Trainer:
         idx = np.sort(rng.permutation(len(X))[: cfg.h2q_max_samples])
         z = run_model(self.objective.codes, X[idx], kind, mean=mean, std=std)
         start = time.perf_counter()
-        h2q = H2Q(cfg.n_bits, loss=cfg.h2q_loss, random_state=cfg.seed).fit(z)
+        with keep_torch_threads():
+            h2q = H2Q(cfg.n_bits, loss=cfg.h2q_loss, random_state=cfg.seed).fit(z)
         state["h2q"] = {"n_samples": len(idx), "seconds": time.perf_counter() - start}
         if self.run_dir is not None and self.ctx.is_main:
             h2q.save(self.run_dir / "h2q.npz")
