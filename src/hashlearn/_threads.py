@@ -11,6 +11,7 @@ parts of hashlearn (search, metrics) use numba threads instead, which this does 
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,11 +36,11 @@ def limit_blas_threads(method: F) -> F:
         threads = getattr(self, "blas_threads", DEFAULT_BLAS_THREADS)
         if threads is None:
             return method(self, *args, **kwargs)
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
             raise HashlearnInputError(
                 f"blas_threads must be a positive integer or None, got {threads!r}."
             )
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with threadpool_limits(limits=int(threads), user_api="blas"):
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -8,15 +8,13 @@ differs. Learned state lives in plain-array attributes (``anchors_``, ``sigma_``
 
 from __future__ import annotations
 
-import functools
 import logging
 import numbers
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
 from hashlearn.shallow._labels import check_labels
@@ -39,31 +37,6 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise HashlearnInputError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return int(value)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def limit_blas_threads(method: F) -> F:
-    """Run an estimator method with at most ``self.blas_threads`` BLAS threads (None: no limit).
-
-    Why: these fits are dominated by tall-skinny products (n × l by n × l, n × c by n × l) and
-    small l × l / m × m factorisations, which multi-threaded OpenBLAS splits badly; on our two
-    shared cores a 60k × 64-bit SSAH fit took 55 s with the default threads and 14 s with one
-    (an m × m ``eigh`` alone went from 0.2 s to 6–14 s). One thread also makes the float
-    results independent of the machine's core count.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        threads = getattr(self, "blas_threads", None)
-        if threads is None:
-            return method(self, *args, **kwargs)
-        check_int(threads, "blas_threads")
-        with threadpool_limits(limits=int(threads), user_api="blas"):
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class KernelHashing(BaseQuantizer):

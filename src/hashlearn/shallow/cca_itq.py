@@ -32,7 +32,7 @@ class CCAITQ(BaseQuantizer):
         max_iter: ITQ iterations.
         random_state: seed of the initial ITQ rotation.
         blas_threads: BLAS threads during fit and transform (default 1; ``None``: library
-            setting), see :func:`~hashlearn.shallow._base.limit_blas_threads`.
+            setting), see :func:`~hashlearn._threads.limit_blas_threads`.
 
     Attributes:
         mean_ (d,), projection_ (d × n_bits: CCA directions · correlations · rotation),

@@ -55,7 +55,7 @@ class DiscreteRegressionHashing(KernelHashing):
             F-step. max_iter: outer iterations; tol: stop when the objective drops by less
             than ``tol`` relatively. random_state: seed (anchors, initial codes).
         blas_threads: BLAS threads during fit and transform (default 1; ``None``: library
-            setting), see :func:`~hashlearn.shallow._base.limit_blas_threads`.
+            setting), see :func:`~hashlearn._threads.limit_blas_threads`.
         verbose: progress bar on stderr.
 
     Attributes:

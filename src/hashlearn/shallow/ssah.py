@@ -72,7 +72,7 @@ class SSAH(KernelHashing):
         max_iter: outer iterations; tol: stop when (S1) drops by less than ``tol`` relatively.
         block_size: rows per block of the kernel computation.
         blas_threads: BLAS threads during fit and transform (default 1, the fastest on small
-            or busy machines, see :func:`~hashlearn.shallow._base.limit_blas_threads`);
+            or busy machines, see :func:`~hashlearn._threads.limit_blas_threads`);
             ``None`` keeps the BLAS library's own setting.
         random_state: seed (anchors, initial rotation).
         verbose: show a progress bar on stderr.
