@@ -13,6 +13,24 @@ query, 68,000 database; mAP@all with stable Hamming ties).
 Claims checked (REFERENCE.md): HSWD beats the method's own penalty; H²Q beats λ = 0 sign
 codes and is never worse.
 
+What the columns mean in our factorisation (read before judging a claim):
+
+* HSWD/SWD act on the hash layer's pre-activation output (as the HSWD authors' code), the
+  method's penalty on the codes its loss sees, each with its default weight (α = 0.1; λ from
+  the loss class: DPSH 0.1, GreedyHash 0.1, DCH 0.1, CSQ 1e-4, DSDH 0.1, HashNet 0).
+* HashNet binarises by continuation, which is not implemented, so its ``penalty`` column is
+  λ = 0 (identical to ``none``).
+* DSDH's classification term only reaches the network through its penalty (pull towards the
+  B codes), so DSDH ``none``/``h2q``/``hswd`` are bit-identical to DPSH's.
+* GreedyHash's loss classifies the *signs* of the codes (straight-through estimator) also at
+  λ = 0, and CSQ's is a per-bit cross-entropy to fixed hash centres: neither is invariant under
+  rotations, which is H²Q's premise, so a rotation changes bits those losses had optimised.
+* H²Q (L2 loss, fast solver) is fitted on the training split's embeddings (model selection uses
+  the val split; the query split is never seen) and rotates the very vectors whose signs are
+  the ``none`` codes of the same network (a paired comparison).
+* ``--threads`` (default 1) sets torch and numba threads: on cores shared with other jobs two
+  OpenMP threads made the MLP's small products 20-60× slower by busy-waiting.
+
     python benchmarks/bench_deep.py --quick      # smoke run, a couple of minutes
     python benchmarks/bench_deep.py              # full grid (3 seeds)
 """
