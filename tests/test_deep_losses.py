@@ -315,3 +315,23 @@ def test_registry_errors():
         get_loss("dpsh", 0, 2)
     loss = get_loss("dpsh", 8, 2, n_train=100, random_state=3)
     assert loss.loss_name == "dpsh" and loss.activation in ("tanh", "identity", "sign_ste")
+
+
+@pytest.mark.parametrize("name", available_losses())
+def test_rotation_invariant_flag_is_true_exactly_for_invariant_losses(name):
+    """``rotation_invariant`` (H²Q's premise) must describe the loss: rotating every code (and
+    the loss's learned code-space parameters, e.g. HyP² proxies) by one orthogonal matrix
+    leaves the loss unchanged iff the flag is True."""
+    k, c = 16, 4
+    gen = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(k, k, generator=gen, dtype=torch.float64))
+    u = 0.5 * torch.randn(12, k, generator=gen, dtype=torch.float64)
+    y = torch.nn.functional.one_hot(torch.arange(12) % c, c).double()
+    loss = get_loss(name, k, c, n_train=12).double()
+    before = loss(u, y, torch.arange(12)).item()
+    with torch.no_grad():
+        for p in loss.parameters():
+            if p.shape[-1] == k:
+                p.copy_(p @ q)
+    after = loss(u @ q, y, torch.arange(12)).item()
+    assert (abs(before - after) < 1e-9) == loss.rotation_invariant

@@ -182,3 +182,12 @@ def test_training_keeps_the_callers_torch_thread_count(digits):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("loss,warns", [("greedyhash", True), ("dpsh", False)])
+def test_h2q_warns_for_losses_that_are_not_rotation_invariant(digits, caplog, loss, warns):
+    cfg = TrainConfig(loss=loss, quantization="h2q", n_bits=8, backbone="mlp",
+                      epochs=1, batch_size=64, patience=0, seed=0)  # fmt: skip
+    with caplog.at_level("WARNING", logger="hashlearn"):
+        train_on_dataset(cfg, digits, progress=False)
+    assert any("rotation-invariant" in r.getMessage() for r in caplog.records) == warns

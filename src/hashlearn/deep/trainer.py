@@ -241,6 +241,13 @@ class Trainer:
             n_projections=cfg.n_projections,
             generator=self.generator,
         )
+        if self.quant.two_stage and not self.loss.rotation_invariant and self.ctx.is_main:
+            log.warning(
+                "two-stage H²Q assumes a rotation-invariant similarity loss; %r optimises the "
+                "codes' signs or fixed per-bit targets, so the rotation can lower its mAP "
+                "(compare with --quantization none).",
+                cfg.loss,
+            )
         self.objective = Objective(self.network, self.loss, self.quant, cfg.freeze_backbone)
         params = [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(cfg, params)

@@ -121,9 +121,15 @@ class HashLoss(torch.nn.Module):
             accepted and ignored by the others so a trainer can pass it to every loss).
         random_state: seed of any random initialisation the loss makes (hash centres,
             classifier weights, binary codes).
+
+    Class attribute ``rotation_invariant``: whether the loss is unchanged when every code is
+    multiplied by the same orthogonal matrix — the premise of two-stage H²Q (Schwengber et al.,
+    arXiv 2311.04207, Sec. 3.2). False for losses on the codes' signs (straight-through) or on
+    fixed per-bit targets (hash centres), where a rotation moves bits the loss optimised.
     """
 
     activation: str = "tanh"
+    rotation_invariant: bool = True
     default_quantization_weight: float = 0.1
     loss_name: str = ""
 

@@ -33,6 +33,7 @@ class CELoss(HashLoss):
     """
 
     activation = "identity"
+    rotation_invariant = False  # see HashLoss
     default_quantization_weight = 0.0
 
     def __init__(

@@ -76,6 +76,7 @@ class CSQLoss(HashLoss):
     """
 
     activation = "tanh"
+    rotation_invariant = False  # see HashLoss
     default_quantization_weight = 1e-4
 
     def __init__(

@@ -28,6 +28,7 @@ class DBDHLoss(DPSHLoss):
     """
 
     activation = "identity"
+    rotation_invariant = False  # see HashLoss
     default_quantization_weight = 0.1
 
     def __init__(

@@ -32,6 +32,7 @@ class GreedyHashLoss(HashLoss):
     """
 
     activation = "identity"
+    rotation_invariant = False  # see HashLoss
     default_quantization_weight = 0.1
 
     def __init__(self, n_bits: int, n_classes: int, **kwargs) -> None:
