@@ -130,3 +130,22 @@ def test_param_reaches_the_methods_that_take_it(tmp_path):
 def test_bad_param_is_a_clear_error(param, message, capsys):
     assert main(["evaluate", "--dataset", "digits", "--param", param, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_evaluate_model_run_honours_k_and_ties(tmp_path, capsys):
+    pytest.importorskip("torch")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--loss", "dpsh", "--quantization", "none",
+                 "--bits", "16", "--backbone", "cnn", "--epochs", "1", "--output", str(run),
+                 "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    results = {}
+    for ties in ("stable", "aware"):
+        output = tmp_path / f"{ties}.json"
+        assert main(["evaluate", "--model", str(run), "--k", "10", "--ties", ties,
+                     "--output", str(output), "--quiet"]) == 0  # fmt: skip
+        (results[ties],) = json.loads(output.read_text())["results"]
+    assert "run" in capsys.readouterr().out
+    for ties, record in results.items():
+        assert record["k"] == 10 and record["ties"] == ties and record["bits"] == 16
+        assert 0.1 < record["map"] <= 1.0

@@ -178,7 +178,9 @@ def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
             f"evaluating a trained deep model needs PyTorch ({exc}); "
             "install it with: pip install 'hashlearn[deep]'."
         ) from None
-    record = dict(evaluate_run(args.model, topk=args.topk))
+    record = dict(
+        evaluate_run(args.model, topk=args.topk, data_dir=args.data_dir, k=args.k, ties=args.ties)
+    )
     record.setdefault("method", Path(args.model).name)
     record.setdefault("bits", record.get("n_bits"))
     return [record], {"dataset": record.get("dataset", str(args.model)), "model": args.model}
