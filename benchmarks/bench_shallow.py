@@ -95,9 +95,11 @@ def retrieval_table(data, args) -> list[dict]:
                 row[key] = float(np.mean([r[key] for r in runs]))
             row["map_std"] = float(np.std([r["map"] for r in runs]))
             rows.append(row)
-            log(f"{name:9s} {n_bits:4d} bits  mAP {row['map']:.4f} ± {row['map_std']:.4f}  "
+            log(
+                f"{name:9s} {n_bits:4d} bits  mAP {row['map']:.4f} ± {row['map_std']:.4f}  "
                 f"P@r2 {row['precision_r2']:.4f}  fit {row['fit_s']:6.1f}s  "
-                f"encode {row['encode_s']:5.1f}s")
+                f"encode {row['encode_s']:5.1f}s"
+            )
     return rows
 
 
@@ -111,7 +113,8 @@ def scaling_table(data, args) -> list[dict]:
         X = Xtr[idx].copy()
         repeated = np.arange(n) >= len(Xtr)
         X[repeated] += (noise * rng.standard_normal((int(repeated.sum()), X.shape[1]))).astype(
-            X.dtype)
+            X.dtype
+        )
         times = []
         for repeat in range(args.repeats):
             model = build("ssah", args.scaling_bits, args.anchors, args.seed)
@@ -126,8 +129,15 @@ def scaling_table(data, args) -> list[dict]:
                 peak = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
         fit_s = min(times)
-        rows.append({"n": n, "fit_s": fit_s, "fit_s_all": times, "peak_mib": peak / 2**20,
-                     "n_iter": model.n_iter_})
+        rows.append(
+            {
+                "n": n,
+                "fit_s": fit_s,
+                "fit_s_all": times,
+                "peak_mib": peak / 2**20,
+                "n_iter": model.n_iter_,
+            }
+        )
         log(f"scaling n={n:6d}  fit {fit_s:6.1f}s  peak {peak / 2**20:8.1f} MiB")
     return rows
 
@@ -135,13 +145,17 @@ def scaling_table(data, args) -> list[dict]:
 def print_tables(result: dict) -> None:
     rows = result["retrieval"]
     print(f"\n## Retrieval on {result['dataset']}: {result['protocol']}")
-    print(f"{'method':10s} {'bits':>4s} {'mAP@all':>8s} {'± std':>7s} {'P@r<=2':>7s} "
-          f"{'vs SSAH':>8s} {'fit s':>7s} {'encode s':>8s}")
+    print(
+        f"{'method':10s} {'bits':>4s} {'mAP@all':>8s} {'± std':>7s} {'P@r<=2':>7s} "
+        f"{'vs SSAH':>8s} {'fit s':>7s} {'encode s':>8s}"
+    )
     for r in rows:
         ref = next((x for x in rows if x["method"] == "ssah" and x["n_bits"] == r["n_bits"]), None)
         ratio = f"{r['map'] / ref['map']:.3f}" if ref else "-"
-        print(f"{r['method']:10s} {r['n_bits']:4d} {r['map']:8.4f} {r['map_std']:7.4f} "
-              f"{r['precision_r2']:7.4f} {ratio:>8s} {r['fit_s']:7.1f} {r['encode_s']:8.1f}")
+        print(
+            f"{r['method']:10s} {r['n_bits']:4d} {r['map']:8.4f} {r['map_std']:7.4f} "
+            f"{r['precision_r2']:7.4f} {ratio:>8s} {r['fit_s']:7.1f} {r['encode_s']:8.1f}"
+        )
     for bits in sorted({r["n_bits"] for r in rows}):
         at = [r for r in rows if r["n_bits"] == bits]
         baselines = [r for r in at if not r["method"].startswith("ssah")]
@@ -153,34 +167,46 @@ def print_tables(result: dict) -> None:
             margin = ssah["map"] - best["map"]
             noise = max(ssah["map_std"], best["map_std"])
             note = " (margin within the seed std)" if abs(margin) <= noise else ""
-            print(f"{bits:4d} bits: best baseline {best['method']} {best['map']:.4f}; "
-                  f"{ssah['method']} {ssah['map']:.4f} {verdict} the target (>= every baseline), "
-                  f"margin {margin:+.4f}{note}")
+            print(
+                f"{bits:4d} bits: best baseline {best['method']} {best['map']:.4f}; "
+                f"{ssah['method']} {ssah['map']:.4f} {verdict} the target (>= every baseline), "
+                f"margin {margin:+.4f}{note}"
+            )
     scale = result["scaling"]
     if scale:
-        print("\n## SSAH linear scaling "
-              f"({result['scaling_bits']} bits, {result['anchors']} anchors, fixed iterations; "
-              f"fit s = best of {result['repeats']} runs; peak = tracemalloc)")
+        print(
+            "\n## SSAH linear scaling "
+            f"({result['scaling_bits']} bits, {result['anchors']} anchors, fixed iterations; "
+            f"fit s = best of {result['repeats']} runs; peak = tracemalloc)"
+        )
         print(f"{'n':>7s} {'fit s':>7s} {'time ratio':>10s} {'peak MiB':>9s} {'mem ratio':>9s}")
         for r in scale:
-            print(f"{r['n']:7d} {r['fit_s']:7.1f} {r['fit_s'] / scale[0]['fit_s']:10.2f} "
-                  f"{r['peak_mib']:9.1f} {r['peak_mib'] / scale[0]['peak_mib']:9.2f}")
+            print(
+                f"{r['n']:7d} {r['fit_s']:7.1f} {r['fit_s'] / scale[0]['fit_s']:10.2f} "
+                f"{r['peak_mib']:9.1f} {r['peak_mib'] / scale[0]['peak_mib']:9.2f}"
+            )
         data_ratio = scale[-1]["n"] / scale[0]["n"]
         t_ratio = scale[-1]["fit_s"] / scale[0]["fit_s"]
-        print(f"{data_ratio:.0f}x data: time ratio {t_ratio:.2f} (target <= "
-              f"{data_ratio * 9 / 8:.0f}); memory ratio "
-              f"{scale[-1]['peak_mib'] / scale[0]['peak_mib']:.2f} (quadratic would be "
-              f"{data_ratio**2:.0f})")
+        print(
+            f"{data_ratio:.0f}x data: time ratio {t_ratio:.2f} (target <= "
+            f"{data_ratio * 9 / 8:.0f}); memory ratio "
+            f"{scale[-1]['peak_mib'] / scale[0]['peak_mib']:.2f} (quadratic would be "
+            f"{data_ratio**2:.0f})"
+        )
     full = result.get("full_fit")
     if full:
-        print(f"\n## Full training set: SSAH {full['n_bits']} bits, {full['anchors']} anchors, "
-              f"n = {full['n']}: slowest fit over seeds {full['seeds']} {full['fit_s']:.1f}s "
-              f"(target < 60 s: "
-              f"{'met' if full['fit_s'] < 60 else 'MISSED'})")
-    print(f"\nMachine: {result['machine']} (shared with other jobs while measured); "
-          f"{result['blas_threads']} BLAS thread(s); load average (1, 5, 15 min) "
-          f"{result['load_before']} before, {result['load_after']} after; "
-          f"total {result['total_s']:.0f} s.")
+        print(
+            f"\n## Full training set: SSAH {full['n_bits']} bits, {full['anchors']} anchors, "
+            f"n = {full['n']}: slowest fit over seeds {full['seeds']} {full['fit_s']:.1f}s "
+            f"(target < 60 s: "
+            f"{'met' if full['fit_s'] < 60 else 'MISSED'})"
+        )
+    print(
+        f"\nMachine: {result['machine']} (shared with other jobs while measured); "
+        f"{result['blas_threads']} BLAS thread(s); load average (1, 5, 15 min) "
+        f"{result['load_before']} before, {result['load_after']} after; "
+        f"total {result['total_s']:.0f} s."
+    )
 
 
 def _load() -> list[float]:
@@ -196,12 +222,24 @@ def main(argv=None) -> int:
     parser.add_argument("--anchors", type=int)
     parser.add_argument("--scaling", type=int, nargs="*")
     parser.add_argument("--seed", type=int, default=0, help="query subset and scaling seed")
-    parser.add_argument("--seeds", type=int, nargs="+",
-                        help="model seeds averaged in the retrieval table (0 1 2; quick: 0)")
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="fits per n in the scaling table (the fastest is reported)")
-    parser.add_argument("--blas-threads", type=int, default=1,
-                        help="BLAS threads for every fit and encode (default 1)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="model seeds averaged in the retrieval table (0 1 2; quick: 0)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="fits per n in the scaling table (the fastest is reported)",
+    )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="BLAS threads for every fit and encode (default 1)",
+    )
     parser.add_argument("--out", default="results/bench_shallow.json")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -215,17 +253,25 @@ def main(argv=None) -> int:
 
     start, load_before = time.perf_counter(), _load()
     ds = load_dataset("fashion-mnist", protocol="official")
-    data = {"Xtr": ds.train.X, "ytr": ds.train.y, "Xq": ds.query.X, "yq": ds.query.y,
-            "Xdb": ds.database.X, "ydb": ds.database.y}
+    data = {
+        "Xtr": ds.train.X,
+        "ytr": ds.train.y,
+        "Xq": ds.query.X,
+        "yq": ds.query.y,
+        "Xdb": ds.database.X,
+        "ydb": ds.database.y,
+    }
     protocol = "official split: train 60k, database 60k, queries from the 10k test set"
     if quick:
         rng = np.random.default_rng(args.seed)
         sub = np.sort(rng.choice(len(data["Xtr"]), 10000, replace=False))
-        data.update(Xtr=data["Xtr"][sub], ytr=data["ytr"][sub],
-                    Xdb=data["Xdb"][sub], ydb=data["ydb"][sub])
+        data.update(
+            Xtr=data["Xtr"][sub], ytr=data["ytr"][sub], Xdb=data["Xdb"][sub], ydb=data["ydb"][sub]
+        )
         protocol = "QUICK: seeded 10k of the training set as train and database"
-    protocol += (f"; metrics over {args.queries} seeded queries, mean (± std) over model "
-                 f"seeds {args.seeds}")
+    protocol += (
+        f"; metrics over {args.queries} seeded queries, mean (± std) over model seeds {args.seeds}"
+    )
 
     result = {
         "dataset": "fashion-mnist",
@@ -234,18 +280,24 @@ def main(argv=None) -> int:
         "scaling_bits": args.scaling_bits,
         "repeats": args.repeats,
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                   f"{os.cpu_count()} shared cores",
+        f"{os.cpu_count()} shared cores",
         "blas_threads": args.blas_threads,
         "load_before": load_before,
         "retrieval": retrieval_table(data, args),
         "scaling": scaling_table(data, args),
     }
-    full = next((r for r in result["retrieval"]
-                 if r["method"] == "ssah" and r["n_bits"] == 64), None)
+    full = next(
+        (r for r in result["retrieval"] if r["method"] == "ssah" and r["n_bits"] == 64), None
+    )
     if full and not quick:
         slowest = max(run["fit_s"] for run in full["runs"])
-        result["full_fit"] = {"n": len(data["Xtr"]), "n_bits": 64, "anchors": args.anchors,
-                              "fit_s": slowest, "seeds": full["seeds"]}
+        result["full_fit"] = {
+            "n": len(data["Xtr"]),
+            "n_bits": 64,
+            "anchors": args.anchors,
+            "fit_s": slowest,
+            "seeds": full["seeds"],
+        }
     result["load_after"], result["total_s"] = _load(), time.perf_counter() - start
     print_tables(result)
     write_json_atomic(args.out, json.loads(json.dumps(result)))

@@ -140,8 +140,11 @@ def ref_hyp2(loss, u, y):
         for c, pc in enumerate(proxies):
             cos = _cos(ui, pc)
             (pos if yi[c] > 0 else neg).append(1 - cos if yi[c] > 0 else max(0.0, cos - zeta))
-    pair = [max(0.0, _cos(u[i], u[j]) - zeta) for i, j in _pairs(len(u))
-            if sum(y[i]) > 1 and sum(y[j]) > 1 and _sim(y[i], y[j]) == 0]
+    pair = [
+        max(0.0, _cos(u[i], u[j]) - zeta)
+        for i, j in _pairs(len(u))
+        if sum(y[i]) > 1 and sum(y[j]) > 1 and _sim(y[i], y[j]) == 0
+    ]
     return _mean(pos) + _mean(neg) + loss.beta * _mean(pair)
 
 
@@ -198,8 +201,7 @@ PENALTIES = {
     "hashnet": lambda loss, u: 0.0,
     "dch": ref_dch_penalty,
     "csq": lambda loss, u: sum((abs(x) - 1) ** 2 for x in _entries(u)) / len(_entries(u)),
-    "greedyhash": lambda loss, u: sum(abs(abs(x) - 1) ** 3 for x in _entries(u))
-    / len(_entries(u)),
+    "greedyhash": lambda loss, u: sum(abs(abs(x) - 1) ** 3 for x in _entries(u)) / len(_entries(u)),
 }
 # Losses whose value depends only on the pair similarity matrix, so multi-label data with the
 # same similarity structure as single-label data gives the same loss.
@@ -258,8 +260,9 @@ def test_gradcheck_float64(name):
             assert torch.autograd.gradcheck(of_params, inputs, eps=1e-6, atol=1e-5)
     else:
         assert torch.autograd.gradcheck(lambda u: loss(u, y), (codes,), eps=1e-6, atol=1e-5)
-    assert torch.autograd.gradcheck(lambda u: loss.quantization_penalty(u), (codes,),
-                                    eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda u: loss.quantization_penalty(u), (codes,), eps=1e-6, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", available_losses())

@@ -136,6 +136,7 @@ def test_sign_ste_forward_is_binary_and_backward_is_identity():
 
 
 def test_time_quantization_terms_reports_every_term():
-    timings = time_quantization_terms(("hswd", "swd"), batch_size=16, n_bits=8, n_batches=2,
-                                      n_projections=100)
+    timings = time_quantization_terms(
+        ("hswd", "swd"), batch_size=16, n_bits=8, n_batches=2, n_projections=100
+    )
     assert set(timings) == {"hswd", "swd"} and all(t > 0 for t in timings.values())

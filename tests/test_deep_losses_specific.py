@@ -71,14 +71,18 @@ def test_greedyhash_straight_through_gradient_and_trainable_classifier():
     assert len(list(loss.parameters())) == 2
     same = get_loss("greedyhash", 6, 3, random_state=1)
     other = get_loss("greedyhash", 6, 3, random_state=2)
-    assert torch.equal(same.classifier.weight, get_loss("greedyhash", 6, 3,
-                                                        random_state=1).classifier.weight)
+    assert torch.equal(
+        same.classifier.weight, get_loss("greedyhash", 6, 3, random_state=1).classifier.weight
+    )
     assert not torch.equal(same.classifier.weight, other.classifier.weight)
 
 
 def _dsdh_objective(loss, b, w, u, y):
-    return (loss.mu * ((y - b @ w) ** 2).sum() + loss.nu * (w**2).sum()
-            + loss.eta * ((b - u) ** 2).sum()).item()
+    return (
+        loss.mu * ((y - b @ w) ** 2).sum()
+        + loss.nu * (w**2).sum()
+        + loss.eta * ((b - u) ** 2).sum()
+    ).item()
 
 
 def test_dsdh_epoch_update_lowers_its_objective_and_feeds_the_penalty():
@@ -86,13 +90,14 @@ def test_dsdh_epoch_update_lowers_its_objective_and_feeds_the_penalty():
     g = torch.Generator().manual_seed(0)
     y_ids = torch.arange(n) % c
     y = torch.nn.functional.one_hot(y_ids, c).double()
-    u = (torch.randn(n, k, generator=g, dtype=torch.float64) + y @ torch.randn(c, k,
-         generator=g, dtype=torch.float64)).tanh()
+    u = (
+        torch.randn(n, k, generator=g, dtype=torch.float64)
+        + y @ torch.randn(c, k, generator=g, dtype=torch.float64)
+    ).tanh()
     loss = get_loss("dsdh", k, c, n_train=n)
     assert not bool(loss.state_ready)
     b0 = torch.where(u > 0, 1.0, -1.0).to(u)
-    w0 = torch.linalg.solve(b0.T @ b0 + (loss.nu / loss.mu) * torch.eye(k, dtype=u.dtype),
-                            b0.T @ y)
+    w0 = torch.linalg.solve(b0.T @ b0 + (loss.nu / loss.mu) * torch.eye(k, dtype=u.dtype), b0.T @ y)
     before = _dsdh_objective(loss, b0, w0, u, y)
     loss.on_epoch_end(u, y_ids)
     b, w = loss.binary_codes.double(), loss.classifier.double()

@@ -90,8 +90,9 @@ def test_save_load_round_trip(digits, name, tmp_path):
 @pytest.mark.parametrize("p", [2.0, 1.0, 0.5, 0.3])
 def test_ssah_objective_never_increases(digits, r_step, p):
     Xtr, ytr, _, _ = digits
-    model = SSAH(n_bits=12, n_anchors=80, p=p, r_step=r_step, max_iter=8, tol=0,
-                 random_state=0).fit(Xtr[:600], ytr[:600])
+    model = SSAH(
+        n_bits=12, n_anchors=80, p=p, r_step=r_step, max_iter=8, tol=0, random_state=0
+    ).fit(Xtr[:600], ytr[:600])
     obj = np.array(model.objective_)
     assert len(obj) == 9 and model.n_iter_ == 8
     assert np.all(np.diff(obj) <= 1e-9 * obj[:-1]), obj

@@ -13,8 +13,7 @@ from hashlearn.shallow._labels import check_labels, similarity_products
 from hashlearn.shallow._linalg import polar, random_rotation, sign
 
 
-def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, scale=1.0,
-                 eps=0.0):
+def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, scale=1.0, eps=0.0):
     rng = np.random.default_rng(seed)
     if multilabel:
         Y = (rng.random((n, c)) < 0.35).astype(float)
@@ -127,13 +126,15 @@ def test_w_and_v_closed_forms_match_numerical_minimiser(p):
     prob, st = make_problem(n=25, m=6, c=3, n_bits=3, p=p)
     d, k = _weights(prob, st)
     for name, shape in (("W", st.W.shape), ("V", st.V.shape)):
+
         def f(x, name=name, shape=shape):
             trial = st.copy()
             setattr(trial, name, x.reshape(shape))
             return _surrogate(prob, trial, d, k)
 
-        res = optimize.minimize(f, getattr(st, name).ravel(), method="BFGS",
-                                options={"gtol": 1e-9, "maxiter": 5000})
+        res = optimize.minimize(
+            f, getattr(st, name).ravel(), method="BFGS", options={"gtol": 1e-9, "maxiter": 5000}
+        )
         closed = st.copy()
         if name == "W":
             steps.w_step(prob, closed, d=d)
@@ -148,8 +149,9 @@ def test_b_step_matches_brute_force():
     d, k = _weights(prob, st)
     best = min(
         itertools.product((-1.0, 1.0), repeat=8),
-        key=lambda b: _surrogate(prob, steps.State(st.W, st.U, st.V, st.R,
-                                                   np.reshape(b, (4, 2)), st.PhiV), d, k),
+        key=lambda b: _surrogate(
+            prob, steps.State(st.W, st.U, st.V, st.R, np.reshape(b, (4, 2)), st.PhiV), d, k
+        ),
     )
     steps.b_step(prob, st)
     assert np.array_equal(st.B, np.reshape(best, (4, 2)))
@@ -203,8 +205,9 @@ def test_svd_r_step_solves_its_procrustes_problem():
     rng = np.random.default_rng(5)
     for seed in range(50):
         assert float((random_rotation(prob.n_bits, seed) * M).sum()) <= value + 1e-9
-    numeric = -_stiefel_minimum(lambda R: -float((R * M).sum()), M.shape,
-                                [rng.standard_normal(M.shape)])
+    numeric = -_stiefel_minimum(
+        lambda R: -float((R * M).sum()), M.shape, [rng.standard_normal(M.shape)]
+    )
     assert value >= numeric - 1e-7 * abs(numeric)
 
 

@@ -127,9 +127,7 @@ def _make_generator(generator: torch.Generator | int | None) -> torch.Generator:
 def _check_codes(codes: Any) -> Tensor:
     if not isinstance(codes, Tensor) or codes.ndim != 2:
         shape = tuple(codes.shape) if hasattr(codes, "shape") else type(codes).__name__
-        raise HashlearnInputError(
-            f"codes must be a 2-D torch tensor (batch, n_bits), got {shape}."
-        )
+        raise HashlearnInputError(f"codes must be a 2-D torch tensor (batch, n_bits), got {shape}.")
     if codes.shape[0] == 0:
         raise HashlearnInputError(
             "empty batch: codes has 0 rows; drop empty batches before computing the loss."
@@ -239,8 +237,10 @@ class SWDQuantization(_RandomTargetTerm):
         projections: Tensor | None = None,
     ) -> None:
         super().__init__(weight, generator)
-        if isinstance(n_projections, bool) or not isinstance(n_projections, int) or (
-            n_projections < 1
+        if (
+            isinstance(n_projections, bool)
+            or not isinstance(n_projections, int)
+            or (n_projections < 1)
         ):
             raise HashlearnInputError(
                 f"n_projections must be a positive integer, got {n_projections!r}."

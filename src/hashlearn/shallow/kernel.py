@@ -201,11 +201,7 @@ class AnchorRBF:
             X, self.n_anchors, self.anchors, self.random_state, self.kmeans_iter
         )
         Phi, self.sigma_ = fit_rbf_features(X, self.anchors_, self.block_size)
-        self.mean_ = (
-            Phi.mean(axis=0, dtype=np.float64)
-            if self.center
-            else np.zeros(Phi.shape[1])
-        )
+        self.mean_ = Phi.mean(axis=0, dtype=np.float64) if self.center else np.zeros(Phi.shape[1])
         Phi -= self.mean_.astype(np.float32)
         return Phi
 

@@ -176,9 +176,7 @@ class SSAH(KernelHashing):
         r_step = steps.R_STEPS[self.r_step_]
         self.objective_ = [steps.objective(prob, st)]
         self.n_iter_ = 0
-        bar = tqdm(
-            range(self.max_iter), desc="SSAH", disable=not self.verbose, file=sys.stderr
-        )
+        bar = tqdm(range(self.max_iter), desc="SSAH", disable=not self.verbose, file=sys.stderr)
         for _ in bar:
             steps.w_step(prob, st)
             steps.u_step(prob, st)
@@ -211,8 +209,14 @@ class SSAH(KernelHashing):
         V = (prob.Phi @ U.astype(np.float32)).astype(np.float64)
         R = random_rotation(prob.n_bits, rng)
         B = sign(V @ R.T)
-        st = steps.State(W=np.zeros((prob.C.shape[0], prob.n_bits)), U=U, V=V, R=R, B=B,
-                         PhiV=steps.phi_times(prob, V))
+        st = steps.State(
+            W=np.zeros((prob.C.shape[0], prob.n_bits)),
+            U=U,
+            V=V,
+            R=R,
+            B=B,
+            PhiV=steps.phi_times(prob, V),
+        )
         steps.w_step(prob, st, d=np.ones(prob.n_bits))
         return st
 

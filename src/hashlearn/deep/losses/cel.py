@@ -53,8 +53,9 @@ class CELoss(HashLoss):
 
     def compute_loss(self, codes: Tensor, labels: Tensor, indices: Tensor | None) -> Tensor:
         positive = (labels > 0).to(codes.dtype)
-        logits = self.scale * (cosine_matrix(codes, self.targets.to(codes.dtype))
-                               - self.margin * positive)
+        logits = self.scale * (
+            cosine_matrix(codes, self.targets.to(codes.dtype)) - self.margin * positive
+        )
         return -(soft_targets(labels) * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
     def quantization_penalty(self, codes: Tensor) -> Tensor:

@@ -17,7 +17,10 @@ CENTER_SCHEMES = ("auto", "hadamard", "random")
 
 
 def hash_centers(
-    n_classes: int, n_bits: int, scheme: str = "auto", random_state: int = 0,
+    n_classes: int,
+    n_bits: int,
+    scheme: str = "auto",
+    random_state: int = 0,
     max_tries: int = 2000,
 ) -> np.ndarray:
     """``(n_classes, n_bits)`` ±1 hash centres, pairwise far apart (CSQ section 3.2).

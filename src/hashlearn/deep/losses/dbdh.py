@@ -34,8 +34,9 @@ class DBDHLoss(DPSHLoss):
     def __init__(
         self, n_bits: int, n_classes: int, *, scale: float | None = None, **kwargs
     ) -> None:
-        super().__init__(n_bits, n_classes, scale=2.0 / n_bits if scale is None else scale,
-                         **kwargs)
+        super().__init__(
+            n_bits, n_classes, scale=2.0 / n_bits if scale is None else scale, **kwargs
+        )
 
     def compute_loss(self, codes: Tensor, labels: Tensor, indices: Tensor | None) -> Tensor:
         return super().compute_loss(sign_ste(codes), labels, indices)

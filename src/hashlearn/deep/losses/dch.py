@@ -57,7 +57,5 @@ class DCHLoss(HashLoss):
 
     def quantization_penalty(self, codes: Tensor) -> Tensor:
         abs_codes = codes.abs()
-        cosine = abs_codes.sum(dim=1) / (
-            abs_codes.norm(dim=1).clamp_min(1e-8) * self.n_bits**0.5
-        )
+        cosine = abs_codes.sum(dim=1) / (abs_codes.norm(dim=1).clamp_min(1e-8) * self.n_bits**0.5)
         return torch.log1p(self.distance(cosine) / self.gamma).mean()

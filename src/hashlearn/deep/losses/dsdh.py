@@ -74,8 +74,10 @@ class DSDHLoss(DPSHLoss):
         y = labels_all.detach().to(torch.float64)
         if y.ndim == 1:
             y = torch.nn.functional.one_hot(y.long(), self.n_classes).to(torch.float64)
-        b = u.sign() if not bool(self.state_ready) or self.binary_codes.shape != u.shape else (
-            self.binary_codes.to(u)
+        b = (
+            u.sign()
+            if not bool(self.state_ready) or self.binary_codes.shape != u.shape
+            else (self.binary_codes.to(u))
         )
         b = torch.where(b == 0, torch.ones_like(b), b)
         ridge = (self.nu / self.mu) * torch.eye(self.n_bits, dtype=u.dtype, device=u.device)

@@ -66,9 +66,7 @@ class HyP2Loss(HashLoss):
         super().__init__(n_bits, n_classes, **kwargs)
         self.beta = float(beta)
         points = 2 ** math.ceil(math.log2(max(self.n_classes, 2)))
-        self.threshold = welch_bound(points, self.n_bits) if threshold is None else float(
-            threshold
-        )
+        self.threshold = welch_bound(points, self.n_bits) if threshold is None else float(threshold)
         std = math.sqrt(2.0 / self.n_classes)  # Kaiming normal, fan_out = n_classes
         init = torch.randn(self.n_classes, self.n_bits, generator=self.make_generator()) * std
         self.proxies = torch.nn.Parameter(init)
