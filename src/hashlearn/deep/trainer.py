@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,74 +41,12 @@ from hashlearn.deep.config import (
     to_multihot,
 )
 from hashlearn.deep.features import extract_features, run_model, to_batch
-from hashlearn.deep.model import activate, build_network
+from hashlearn.deep.model import build_network
+from hashlearn.deep.objective import Objective, deterministic, keep_torch_threads
 
 log = logging.getLogger("hashlearn")
 
 __all__ = ["Objective", "Trainer", "TrainConfig", "TrainingDivergedError", "train_on_dataset"]
-
-
-class Objective(torch.nn.Module):
-    """``loss(activate(z), labels, indices) + quantization(z or a)`` for one batch.
-
-    ``a`` is the hash layer's pre-activation output and ``z = tanh(a)`` (tanh losses) or ``a``.
-    The method's own penalty sees ``z``; HSWD/SWD (``quantization.on_pre_activation``) see
-    ``a``, as in the HSWD authors' code (see :mod:`hashlearn.deep.model`).
-
-    One module holding the network and the loss (whose parameters, e.g. GreedyHash's classifier,
-    are trained too), so that DDP synchronises the gradients of both.
-    """
-
-    def __init__(self, network, loss, quantization, features_input: bool):
-        super().__init__()
-        self.network = network
-        self.loss = loss
-        self.quantization = quantization
-        self.features_input = features_input
-
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network.head_forward(x) if self.features_input else self.network(x)
-
-    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
-        net = self.network
-        return net.head_pre_activation(x) if self.features_input else net.pre_activation(x)
-
-    def forward(self, x, labels, indices):
-        a = self.pre_activation(x)
-        z = self.network.squash(a)
-        similarity = self.loss(activate(z, self.loss.activation), labels, indices)
-        on_a = getattr(self.quantization, "on_pre_activation", False)
-        quant = torch.as_tensor(self.quantization(a if on_a else z))
-        return similarity + quant, similarity.detach(), quant.detach(), z.detach()
-
-
-@contextmanager
-def keep_torch_threads() -> Iterator[None]:
-    """Restore torch's intra-op thread count after the block.
-
-    numba's OpenMP threading layer (used by :mod:`hashlearn.metrics`) and threadpoolctl (used
-    by the H²Q fit) set the OpenMP thread count that torch shares, silently raising a user's
-    ``torch.set_num_threads(1)`` to the core count. On shared cores that made the small
-    matrix products of a training step 20-60 times slower (OpenMP threads busy-waiting for
-    a descheduled partner), so every call into them is wrapped.
-    """
-    threads = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
-@contextmanager
-def deterministic() -> Iterator[None]:
-    """Use deterministic algorithms inside the block (restores the previous setting)."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous)
 
 
 class Trainer:
