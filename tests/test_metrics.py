@@ -152,3 +152,10 @@ def test_bad_input_gets_clear_errors(kwargs, message):
     args.update(kwargs)
     with pytest.raises(HashlearnInputError, match=message):
         mean_average_precision(**args)
+
+
+def test_sparse_large_class_ids_are_handled_compactly():
+    ids = np.array([0, 10**12, 10**12, 10**12])
+    ap = mean_average_precision(QUERY, DATABASE, np.array([10**12]), ids)
+    # Relevant at ranks 2, 3, 4 of the stable order: (1/2 + 2/3 + 3/4) / 3.
+    assert ap == pytest.approx((1 / 2 + 2 / 3 + 3 / 4) / 3)

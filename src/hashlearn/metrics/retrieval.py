@@ -71,7 +71,8 @@ class _Stats:
         return self.n_relevant > 0
 
 
-def _label_masks(labels: Any, name: str, n_items: int, n_classes: int | None) -> np.ndarray:
+def _label_masks(labels: Any, name: str, n_items: int, classes: np.ndarray | None) -> np.ndarray:
+    """Labels as uint64 bitmask words; 1-D class ids map to their position in ``classes``."""
     arr = np.asarray(labels)
     if arr.ndim not in (1, 2) or len(arr) != n_items:
         raise HashlearnInputError(
@@ -88,8 +89,8 @@ def _label_masks(labels: Any, name: str, n_items: int, n_classes: int | None) ->
                 f"1-D {name} must be non-negative integer class ids; "
                 "use a 2-D multi-hot array for multi-label data."
             )
-        hot = np.zeros((n_items, n_classes), dtype=bool)
-        hot[np.arange(n_items), arr.astype(np.int64)] = True
+        hot = np.zeros((n_items, len(classes)), dtype=bool)
+        hot[np.arange(n_items), np.searchsorted(classes, arr)] = True
     else:
         if not np.isin(arr, (0, 1)).all():
             raise HashlearnInputError(f"2-D {name} must be multi-hot (only 0 and 1).")
@@ -117,11 +118,12 @@ def _statistics(
             f"query_labels {q_lab.shape} and db_labels {d_lab.shape} use different formats; "
             "both must be 1-D class ids or both 2-D multi-hot with the same number of classes."
         )
-    n_classes = None
-    if q_lab.ndim == 1 and q_lab.size and d_lab.size:
-        n_classes = int(max(np.max(q_lab), np.max(d_lab))) + 1 if q_lab.dtype != bool else 2
-    q_masks = _label_masks(q_lab, "query_labels", len(queries), n_classes)
-    d_masks = _label_masks(d_lab, "db_labels", len(database), n_classes)
+    classes = None
+    if q_lab.ndim == 1:
+        # Only the classes that occur get a bit, so sparse ids (e.g. 10**9) cost nothing.
+        classes = np.unique(np.concatenate([q_lab.ravel(), d_lab.ravel()]))
+    q_masks = _label_masks(q_lab, "query_labels", len(queries), classes)
+    d_masks = _label_masks(d_lab, "db_labels", len(database), classes)
     n_db = len(database)
     if topk is None:
         topk = n_db
