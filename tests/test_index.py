@@ -34,6 +34,25 @@ def test_search_is_exact_with_ties_sorted_by_id(n_bits):
         np.testing.assert_array_equal(ids, expected_i)
 
 
+@pytest.mark.parametrize("limit", [0, None])
+def test_counting_sort_path_equals_bucket_path(monkeypatch, limit):
+    import hashlearn.index.hamming as hamming
+
+    if limit is not None:  # force the large-k path
+        monkeypatch.setattr(hamming, "BUCKET_MEMORY_LIMIT", limit)
+    rng = np.random.default_rng(12)
+    base = rng.choice([-1, 1], size=(30, 24))
+    database = pack(base[rng.integers(0, 30, size=5000)])
+    queries = pack(rng.choice([-1, 1], size=(9, 24)))
+    index = HammingIndex(24)
+    index.add(database)
+    for k in (1, 37, 5000):
+        distances, ids = index.search(queries, k)
+        expected_d, expected_i = naive_search(queries, database, k)
+        np.testing.assert_array_equal(distances, expected_d)
+        np.testing.assert_array_equal(ids, expected_i)
+
+
 def test_k_equal_to_database_size_returns_full_ranking():
     rng = np.random.default_rng(3)
     database = pack(rng.choice([-1, 1], size=(50, 16)))

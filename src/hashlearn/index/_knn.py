@@ -81,3 +81,40 @@ def knn_search(
                     out_i[q0 + qi, filled] = buckets[qi, d, c]
                     filled += 1
     return out_d, out_i
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def knn_counting_sort(
+    db_t: np.ndarray, queries: np.ndarray, k: int, n_bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Same result as :func:`knn_search`, for large ``k``: one counting sort per query.
+
+    The histogram of a query's distances gives every item its exact rank in the (distance,
+    id) order, so items ranked below ``k`` are written straight to their slot. Memory is
+    O(threads × n_db) instead of O(threads × n_bits × k).
+    """
+    n_db = db_t.shape[1]
+    n_q = queries.shape[0]
+    out_d = np.empty((n_q, k), dtype=np.int32)
+    out_i = np.empty((n_q, k), dtype=np.int64)
+    for qi in numba.prange(n_q):
+        dist = np.empty(n_db, dtype=np.uint32)
+        for s0 in range(0, n_db, DB_CHUNK):
+            s1 = min(n_db, s0 + DB_CHUNK)
+            block_distances(queries[qi], db_t, s0, s1, dist[s0:s1])
+        position = np.zeros(n_bits + 1, dtype=np.int64)
+        for j in range(n_db):
+            position[dist[j]] += 1
+        start = 0
+        for d in range(n_bits + 1):
+            count = position[d]
+            position[d] = start
+            start += count
+        for j in range(n_db):
+            d = dist[j]
+            rank = position[d]
+            if rank < k:
+                out_d[qi, rank] = d
+                out_i[qi, rank] = j
+            position[d] = rank + 1
+    return out_d, out_i

@@ -8,8 +8,12 @@ import numpy as np
 
 from hashlearn._bitops import to_words
 from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
-from hashlearn.index._knn import knn_search
+from hashlearn.index._knn import QUERY_BLOCK, knn_counting_sort, knn_search
 from hashlearn.index.base import BinaryIndex
+
+# Above this, the per-block buckets of knn_search (k ids per distance value) would be large,
+# so search switches to one counting sort per query, whose memory is O(n_db) per thread.
+BUCKET_MEMORY_LIMIT = 64 * 2**20
 
 
 class HammingIndex(BinaryIndex):
@@ -22,7 +26,8 @@ class HammingIndex(BinaryIndex):
     Internally codes are kept as 64-bit words, word-major, and scanned by a parallel numba
     kernel: POPCNT on XORed words, a vectorised per-block minimum to skip blocks farther than
     the current k-th distance, and one bucket per distance value instead of a heap (distances
-    take only ``n_bits + 1`` values). Memory beyond the codes is O(threads × n_bits × k).
+    take only ``n_bits + 1`` values). Memory beyond the codes is O(threads × n_bits × k); for
+    large ``k`` (e.g. a full ranking) a per-query counting sort is used instead, O(threads × n).
 
     Args:
         n_bits: code length in bits; every added or queried code must have ceil(n_bits/8) bytes.
@@ -59,7 +64,11 @@ class HammingIndex(BinaryIndex):
         self._ntotal = needed
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return knn_search(self._words[:, : self._ntotal], to_words(queries), k, self.n_bits)
+        words, query_words = self._words[:, : self._ntotal], to_words(queries)
+        bucket_bytes = QUERY_BLOCK * (self.n_bits + 1) * k * 8
+        if bucket_bytes <= BUCKET_MEMORY_LIMIT:
+            return knn_search(words, query_words, k, self.n_bits)
+        return knn_counting_sort(words, query_words, k, self.n_bits)
 
     @property
     def codes(self) -> np.ndarray:
