@@ -152,8 +152,10 @@ def solver_table(args, results):
         print(f"{name:28} {seconds:8.2f} {loss:10.5f} {reference / seconds:8.1f}x")
     speedup = reference / timings["fast (default)"][0]
     ok = speedup >= 20 and fast.loss_ <= sgd.loss_
+    # The target is set for the paper's 300 epochs on 20k points; --quick runs 30 epochs.
+    verdict = "quick run, no verdict" if args.quick else ("PASS" if ok else "FAIL")
     print(f"   fast vs SGD: {speedup:.1f}x faster, loss {fast.loss_:.5f} vs {sgd.loss_:.5f} "
-          f"({'PASS' if ok else 'FAIL'}: target >= 20x at equal or lower loss)")  # fmt: skip
+          f"({verdict}: target >= 20x at equal or lower loss)")  # fmt: skip
     results["solvers"] = {
         "n": n, "k": k, "sgd_epochs": epochs, "speedup_fast_vs_sgd": speedup, "pass": ok,
         "rows": [{"solver": s, "seconds": t, "loss": v} for s, (t, v) in timings.items()],
