@@ -21,3 +21,12 @@ def test_readme_has_the_two_newcomer_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"## Python API\n\n```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})
+    assert 0.1 < float(capsys.readouterr().out.strip()) <= 1.0  # the printed mAP
+    assert (tmp_path / "sign32.npz").is_file()
