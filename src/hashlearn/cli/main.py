@@ -16,7 +16,7 @@ from hashlearn import __version__
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
 
-SUBCOMMANDS = ("evaluate", "datasets", "train")
+SUBCOMMANDS = ("evaluate", "datasets", "train", "fit", "encode", "search")
 
 log = logging.getLogger("hashlearn")
 

@@ -193,9 +193,16 @@ def _read_labels(path: Path) -> np.ndarray:
 
 
 def read_arrays(
-    features_path: str | os.PathLike, labels_path: str | os.PathLike | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``(X, y)`` from a features file and optional labels file (see the module docstring)."""
+    features_path: str | os.PathLike,
+    labels_path: str | os.PathLike | None = None,
+    *,
+    require_labels: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read ``(X, y)`` from a features file and optional labels file (see the module docstring).
+
+    With ``require_labels=False`` a file without labels gives ``(X, None)``; a CSV is then
+    read as features only, unless a labels file is given.
+    """
     path = _existing(features_path, "features")
     suffix = path.suffix.lower()
     if suffix == ".npz":
@@ -203,14 +210,14 @@ def read_arrays(
     elif suffix == ".npy":
         X, y = _load_npy(path), None
     elif suffix in (".csv", ".tsv"):
-        X, y = _read_text_table(path, labels_last=labels_path is None)
+        X, y = _read_text_table(path, labels_last=labels_path is None and require_labels)
     else:
         raise HashlearnFileError(
             f"unsupported features file type {suffix!r} ({path}); use .npz, .npy or .csv."
         )
     if labels_path is not None:
         y = _read_labels(_existing(labels_path, "labels"))
-    if y is None:
+    if y is None and require_labels:
         raise HashlearnFileError(
             f"{path} has no labels; pass a labels file (labels_path / --labels) or {_HOW}."
         )

@@ -1,0 +1,55 @@
+"""``hashlearn fit``: learn a hashing method on your features and save it (npz, no pickle)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from hashlearn.cli.evaluate import parse_params
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "fit",
+        help="fit a hashing method on a features file and save the model",
+        description="Fit a registered method on features (.npz with X[/y], .npy, .csv) and "
+        "save it for `hashlearn encode`. Supervised methods need labels.",
+    )
+    parser.add_argument("--method", required=True, help="registered method name, e.g. h2q")
+    parser.add_argument("--bits", type=int, required=True, help="code length")
+    parser.add_argument("--data", required=True, help="training features file")
+    parser.add_argument("--labels", default=None, help="labels file (for supervised methods)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the method")
+    parser.add_argument("--output", required=True, help="model file to write (.npz)")
+    parser.add_argument("--quiet", action="store_true", help="no logs on stderr")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hashlearn._validation import HashlearnInputError
+    from hashlearn.data import read_arrays
+    from hashlearn.registry import get_method_class, make_method
+
+    supervised = get_method_class(args.method).requires_labels
+    model = make_method(
+        args.method, n_bits=args.bits, random_state=args.seed, **parse_params(args.param)
+    )
+    X, y = read_arrays(args.data, args.labels, require_labels=supervised)
+    if supervised and y is None:  # pragma: no cover - read_arrays already refuses
+        raise HashlearnInputError(f"method {args.method!r} is supervised; pass --labels.")
+    start = time.perf_counter()
+    model.fit(X, y) if supervised else model.fit(X)
+    seconds = time.perf_counter() - start
+    model.save(args.output)
+    summary = {
+        "method": args.method, "bits": args.bits, "n_samples": len(X),
+        "n_features": int(X.shape[1]), "fit_s": round(seconds, 4), "model": args.output,
+    }  # fmt: skip
+    print(json.dumps(summary))
+    if not args.quiet:
+        print(f"saved {args.method} model to {args.output}", file=sys.stderr)
+    return 0
