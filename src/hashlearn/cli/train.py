@@ -6,9 +6,15 @@ Example::
         --backbone cnn --epochs 20 --output runs/dpsh-hswd-32
     hashlearn evaluate --model runs/dpsh-hswd-32
 
-Data-parallel on several processes (gloo on CPUs, nccl on GPUs)::
+On a GPU (``--device auto``, the default, picks CUDA when torch sees one)::
+
+    hashlearn train --dataset fashion-mnist ... --device cuda --output runs/gpu
+
+Data-parallel on several processes (gloo on CPUs; nccl on GPUs, one GPU per process chosen by
+torchrun's LOCAL_RANK)::
 
     torchrun --nproc-per-node 2 --no-python hashlearn train ... --distributed
+    torchrun --nproc-per-node 4 --no-python hashlearn train ... --device cuda --distributed
 """
 
 from __future__ import annotations
@@ -67,7 +73,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="run directory to write")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output")
     parser.add_argument(
-        "--distributed", action="store_true", help="data-parallel under torchrun (gloo)"
+        "--device",
+        default="auto",
+        help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N; a run may be resumed "
+        "on another device (default: auto)",
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel under torchrun (gloo on CPU, nccl with one GPU per process on CUDA)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or logs on stderr")
     parser.set_defaults(func=run)
@@ -102,8 +116,12 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         patience=args.patience,
         seed=args.seed,
+        device=args.device,
     ).validate()
-    ctx = dd.setup() if args.distributed else dd.current()
+    from hashlearn.deep.config import resolve_device
+
+    backend = dd.backend_for(resolve_device(config.device))
+    ctx = dd.setup(backend) if args.distributed else dd.current()
     show = not args.quiet and ctx.is_main
     try:
         dataset = load_dataset(

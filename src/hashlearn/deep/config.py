@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ from hashlearn._validation import HashlearnInputError, check_choice, check_n_bit
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "step", "none")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
 class TrainingDivergedError(HashlearnInputError):
@@ -51,6 +53,10 @@ class TrainConfig:
         h2q_loss, h2q_max_samples: H²Q quantization loss and the number of training
             embeddings (seeded subset) it is fitted on, for the two-stage strategy.
         seed: seeds weights, batch order, hold-out and random targets.
+        device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+            Not part of what defines a run: a run may be resumed on another device (random
+            draws all come from CPU generators; GPU arithmetic is only reproducible on the
+            same kind of GPU). The device actually used is stored as ``config.json["device"]``.
     """
 
     loss: str = "dpsh"
@@ -82,6 +88,7 @@ class TrainConfig:
     h2q_loss: str = "l2"
     h2q_max_samples: int = 20000
     seed: int = 0
+    device: str = "auto"
 
     def validate(self) -> TrainConfig:
         check_n_bits(self.n_bits)
@@ -96,7 +103,44 @@ class TrainConfig:
             raise HashlearnInputError(f"lr must be a positive number, got {self.lr}.")
         if not 0 < self.val_fraction < 1:
             raise HashlearnInputError(f"val_fraction must be in (0, 1), got {self.val_fraction}.")
+        resolve_device(self.device)
         return self
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, or a clear error.
+
+    ``auto`` is ``cuda`` when ``torch.cuda.is_available()`` and the CPU otherwise; ``cuda``
+    means the current CUDA device (see :func:`hashlearn.deep.distributed.process_device` for
+    one GPU per process under torchrun).
+    """
+    name = str(device) if isinstance(device, torch.device) else device
+    if not isinstance(name, str) or not DEVICE_PATTERN.fullmatch(name):
+        raise HashlearnInputError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
+        )
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        why = (
+            ""
+            if torch.backends.cuda.is_built()
+            else f" (torch {torch.__version__} is a CPU-only build)"
+        )
+        raise HashlearnInputError(
+            f"device {name!r} was requested but CUDA is not available{why}; "
+            "use --device cpu (device='cpu') or --device auto."
+        )
+    resolved = torch.device(name)
+    count = torch.cuda.device_count()
+    if resolved.index is not None and resolved.index >= count:
+        raise HashlearnInputError(
+            f"device {name!r} was requested but only {count} CUDA device(s) are visible "
+            f"(cuda:0 to cuda:{count - 1}); pick one of them or use --device cpu."
+        )
+    return resolved
 
 
 # -- labels and inputs -----------------------------------------------------------------------

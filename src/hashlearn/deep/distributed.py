@@ -10,7 +10,9 @@ Each process trains on its own shard of every epoch's seeded permutation; DDP av
 gradients, so all ranks hold identical weights after every step. Rank 0 alone writes
 checkpoints and shows the progress bar; the early-stopping decision is computed identically on
 every rank (same weights, same validation data), so they stop together. The ``gloo`` backend
-works on CPUs (and is what the tests use); pass ``backend="nccl"`` on GPUs.
+works on CPUs (and is what the tests use); on GPUs ``hashlearn train --device cuda
+--distributed`` uses ``nccl`` (:func:`backend_for`) and each process takes the GPU numbered by
+torchrun's ``LOCAL_RANK`` (:func:`process_device`).
 """
 
 from __future__ import annotations
@@ -40,10 +42,33 @@ class Context:
         return self.rank == 0
 
 
+def local_rank() -> int:
+    """This process's index on its machine (torchrun's ``LOCAL_RANK``; 0 when unset)."""
+    value = os.environ.get("LOCAL_RANK", "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise HashlearnInputError(f"LOCAL_RANK must be an integer, got {value!r}.") from None
+
+
+def backend_for(device: torch.device | str) -> str:
+    """``nccl`` for CUDA devices, ``gloo`` for the CPU."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def process_device(device: torch.device, ctx: Context) -> torch.device:
+    """The device this process trains on: with several processes, plain ``cuda`` becomes
+    ``cuda:LOCAL_RANK`` (one GPU per process); an explicit ``cuda:N`` or the CPU is kept."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", local_rank() if ctx.enabled else torch.cuda.current_device())
+    return device
+
+
 def setup(backend: str = "gloo") -> Context:
     """Join the process group described by torchrun's environment variables.
 
-    Already-initialised groups (e.g. set up by the caller) are reused.
+    Already-initialised groups (e.g. set up by the caller) are reused. With ``nccl`` the
+    process first selects GPU ``LOCAL_RANK`` (NCCL needs one distinct GPU per process).
     """
     if dist.is_available() and dist.is_initialized():
         return Context(dist.get_rank(), dist.get_world_size())
@@ -53,6 +78,8 @@ def setup(backend: str = "gloo") -> Context:
             "that torchrun sets; start it with `torchrun --nproc-per-node N --no-python "
             "hashlearn train ... --distributed`."
         )
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank())
     dist.init_process_group(backend=backend)
     return Context(dist.get_rank(), dist.get_world_size())
 
@@ -72,10 +99,17 @@ def shard(order: torch.Tensor, ctx: Context) -> torch.Tensor:
     return order[ctx.rank : per_rank * ctx.world_size : ctx.world_size]
 
 
-def wrap(module: torch.nn.Module, ctx: Context) -> torch.nn.Module:
-    """Wrap ``module`` in DistributedDataParallel when running distributed."""
+def wrap(
+    module: torch.nn.Module, ctx: Context, device: torch.device | None = None
+) -> torch.nn.Module:
+    """Wrap ``module`` (already on ``device``) in DistributedDataParallel when distributed."""
     if not ctx.enabled:
         return module
+    if device is not None and device.type == "cuda":
+        return torch.nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index], output_device=device.index,
+            find_unused_parameters=False,
+        )  # fmt: skip
     return torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=False)
 
 

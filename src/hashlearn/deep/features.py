@@ -44,11 +44,25 @@ def images_to_tensor(images: np.ndarray, mean: float = 0.0, std: float = 1.0) ->
     return (x - mean) / std
 
 
-def to_batch(inputs: np.ndarray, kind: str, mean: float, std: float) -> torch.Tensor:
-    """One batch of raw inputs (images or feature rows) as the float tensor a model takes."""
+def to_batch(
+    inputs: np.ndarray, kind: str, mean: float, std: float, device: torch.device | None = None
+) -> torch.Tensor:
+    """One batch of raw inputs (images or feature rows) as the float tensor a model takes,
+    on ``device`` (converted and normalised on the CPU, so the values match on every device)."""
     if kind == "images":
-        return images_to_tensor(inputs, mean, std)
-    return (torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)) - mean) / std
+        batch = images_to_tensor(inputs, mean, std)
+    else:
+        batch = (torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)) - mean) / std
+    return batch if device is None else batch.to(device)
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (the CPU for a stateless module)."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -64,17 +78,18 @@ def run_model(
     desc: str = "encoding",
 ) -> np.ndarray:
     """Apply ``model`` (a module, or a bound method of one) in eval mode to ``inputs`` batch by
-    batch; float32 ``(n, out)``."""
+    batch, on the module's device; float32 NumPy ``(n, out)`` on the CPU."""
     if len(inputs) == 0:
         raise HashlearnInputError("cannot run the model on an empty input array.")
     owner = model if isinstance(model, nn.Module) else model.__self__
+    device = module_device(owner)
     was_training = owner.training
     owner.eval()
     outs = []
     starts = range(0, len(inputs), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        batch = to_batch(inputs[start : start + batch_size], kind, mean, std)
-        outs.append(model(batch).float().numpy())
+        batch = to_batch(inputs[start : start + batch_size], kind, mean, std, device)
+        outs.append(model(batch).float().cpu().numpy())
     owner.train(was_training)
     return np.concatenate(outs).astype(np.float32, copy=False)
 
@@ -105,8 +120,9 @@ def extract_features(
 ) -> np.ndarray:
     """Backbone features of ``images`` (float32 ``(n, out_features)``), cached in ``cache``.
 
-    A cache file whose fingerprint (backbone weights, images, normalisation) does not match is
-    recomputed and overwritten atomically.
+    The backbone runs on its own device (move it with ``backbone.to("cuda")``); the features
+    come back as CPU NumPy. A cache file whose fingerprint (backbone weights, images,
+    normalisation) does not match is recomputed and overwritten atomically.
     """
     key = fingerprint(backbone, np.asarray(images), np.array([mean, std]))
     if cache is not None and Path(cache).is_file():
@@ -149,12 +165,14 @@ def pretrain_classifier(
 ) -> nn.Module:
     """Train ``backbone`` with a linear softmax classifier on ``(images, labels)`` (cross-entropy;
     multi-hot labels use binary cross-entropy), seeded. Used to make a frozen feature extractor
-    from the training split only, when no pretrained network is available."""
+    from the training split only, when no pretrained network is available. Trains on the
+    backbone's device (the classifier is initialised on the CPU, then moved there)."""
     torch.manual_seed(seed)
-    classifier = nn.Linear(backbone.out_features, n_classes)
+    device = module_device(backbone)
+    classifier = nn.Linear(backbone.out_features, n_classes).to(device)
     params = list(backbone.parameters()) + list(classifier.parameters())
     optimizer = torch.optim.Adam(params, lr=lr)
-    y = torch.as_tensor(np.asarray(labels))
+    y = torch.as_tensor(np.asarray(labels)).to(device)
     multilabel = y.ndim == 2
     generator = torch.Generator().manual_seed(seed)
     backbone.train()
@@ -168,8 +186,8 @@ def pretrain_classifier(
         )
         for start in bar:
             idx = order[start : start + batch_size]
-            logits = classifier(backbone(images_to_tensor(images[idx], mean, std)))
-            target = y[idx]
+            logits = classifier(backbone(to_batch(images[idx], "images", mean, std, device)))
+            target = y[torch.from_numpy(idx).to(device)]
             if multilabel:
                 loss = nn.functional.binary_cross_entropy_with_logits(logits, target.float())
             else:

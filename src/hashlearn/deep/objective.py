@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -65,11 +66,21 @@ def keep_torch_threads() -> Iterator[None]:
 
 
 @contextmanager
-def deterministic() -> Iterator[None]:
-    """Use deterministic algorithms inside the block (restores the previous setting)."""
+def deterministic(device: torch.device | str = "cpu") -> Iterator[None]:
+    """Use deterministic algorithms inside the block (restores the previous setting).
+
+    On CUDA, cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for reproducible matrix products (set
+    to ``:4096:8`` unless the user chose a value), and a few kernels have no deterministic
+    version (e.g. the backward pass of the small CNN's adaptive average pooling): they only
+    warn there (``warn_only``) instead of stopping training. On the CPU nothing changes.
+    """
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=cuda)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous)
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)

@@ -133,6 +133,9 @@ def read_checkpoint(run_dir: str | os.PathLike) -> tuple[dict, dict, dict] | Non
 class DeepHasher:
     """A trained deep hashing model: inputs (images or features) → binary codes.
 
+    Encoding runs on the network's device (:attr:`device`, changed with :meth:`to`); codes and
+    embeddings always come back as CPU NumPy arrays.
+
     Attributes:
         network: the :class:`~hashlearn.deep.model.HashNetwork` (eval mode).
         config: the run's configuration dict (training parameters, dataset name, protocol,
@@ -152,6 +155,20 @@ class DeepHasher:
     @property
     def input_kind(self) -> str:
         return self.config["input"]["kind"]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs."""
+        from hashlearn.deep.features import module_device
+
+        return module_device(self.network)
+
+    def to(self, device: str | torch.device) -> DeepHasher:
+        """Move the network to ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); self."""
+        from hashlearn.deep.config import resolve_device
+
+        self.network.to(resolve_device(device))
+        return self
 
     def embed(self, X: np.ndarray, batch_size: int = 256, progress: bool = False) -> np.ndarray:
         """Continuous network outputs ``z`` (n, n_bits), before any H²Q rotation."""
@@ -192,7 +209,10 @@ class DeepHasher:
 
 def network_state(network: torch.nn.Module, loss: torch.nn.Module | None) -> dict:
     """Weights to save: the network (minus a frozen pretrained backbone, which is reloaded from
-    its own weights file) and the loss's parameters/buffers under ``loss.``."""
+    its own weights file) and the loss's parameters/buffers under ``loss.``.
+
+    The tensors are the live ones (they change as training goes on); use :func:`cpu_copy` to
+    keep a snapshot."""
     skip = network.frozen and network.backbone.__class__.__name__ == "PretrainedImageNet"
     state = {
         k: v for k, v in network.state_dict().items() if not (skip and k.startswith("backbone."))
@@ -200,6 +220,11 @@ def network_state(network: torch.nn.Module, loss: torch.nn.Module | None) -> dic
     if loss is not None:
         state.update({f"loss.{k}": v for k, v in loss.state_dict().items()})
     return state
+
+
+def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A snapshot of ``state`` on the CPU (copied even when it already is there)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def load_network_state(network: torch.nn.Module, state: dict, loss: Any = None) -> None:
@@ -217,10 +242,16 @@ def load_network_state(network: torch.nn.Module, state: dict, loss: Any = None) 
             loss.load_state_dict(loss_state)
 
 
-def load_run(run_dir: str | os.PathLike) -> DeepHasher:
-    """Load the trained model of a run directory written by ``hashlearn train``."""
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") -> DeepHasher:
+    """Load the trained model of a run directory written by ``hashlearn train``.
+
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the model will encode; it
+    need not be the device the run was trained on (weights are stored from CPU copies).
+    """
+    from hashlearn.deep.config import resolve_device
     from hashlearn.deep.model import build_network
 
+    target = resolve_device(device)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HashlearnFileError(f"run directory {run_dir} does not exist.")
@@ -232,6 +263,7 @@ def load_run(run_dir: str | os.PathLike) -> DeepHasher:
         )
     network = build_network(config["network"])
     load_network_state(network, load_tensors(run_dir / "model.safetensors"))
+    network.to(target)
     h2q = None
     if config["train"]["quantization"] == "h2q":
         h2q_path = run_dir / "h2q.npz"
@@ -251,6 +283,7 @@ def evaluate_run(
     topk: int | None = None,
     *,
     data_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
     **metric_kwargs: Any,
 ) -> dict:
     """Encode the run's dataset query and database splits and evaluate retrieval.
@@ -263,6 +296,7 @@ def evaluate_run(
         topk: mAP cut-off (None = mAP@all).
         data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
             default search path).
+        device: where to encode (see :func:`load_run`).
         **metric_kwargs: further options of :func:`hashlearn.metrics.evaluate_retrieval`
             (``k``, ``radius``, ``ties``), left at its defaults when not given.
     """
@@ -275,7 +309,7 @@ def evaluate_run(
         raise HashlearnInputError(
             f"unknown evaluation option(s) {unknown}; evaluate_run accepts {sorted(allowed)}."
         )
-    hasher = load_run(run_dir)
+    hasher = load_run(run_dir, device=device)
     data = hasher.config.get("dataset")
     if not data or not data.get("name"):
         raise HashlearnInputError(

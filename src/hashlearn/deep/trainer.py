@@ -12,6 +12,11 @@ split (REFERENCE.md, "Evaluation conventions"). Everything is seeded: the same c
 and seed give bit-identical weights on the same machine, and an interrupted run resumed from
 its last checkpoint continues exactly as if it had not stopped (the batch order of epoch ``e``
 is drawn from ``seed`` and ``e`` alone; random-number states are checkpointed).
+
+Training runs on ``TrainConfig.device``: the network, the loss module (with its parameters and
+buffers), batches, labels and indices live there, while every random draw (weights, batch
+order, hold-out, HSWD/SWD targets) comes from CPU generators, so the same seed draws the same
+numbers on every device. Checkpoints hold CPU copies, so a run resumes on any device.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from hashlearn.deep.config import (
     input_spec,
     make_optimizer,
     make_scheduler,
+    resolve_device,
     to_multihot,
 )
 from hashlearn.deep.features import extract_features, run_model, to_batch
@@ -75,6 +81,7 @@ class Trainer:
         self.progress = progress
         self.extra_config = extra_config or {}
         self.ctx = dd.current()
+        self.device = dd.process_device(resolve_device(config.device), self.ctx)
 
     # -- public ------------------------------------------------------------------------------
     def fit(
@@ -104,14 +111,15 @@ class Trainer:
             n_classes = int(y.shape[1]) if y.ndim == 2 else int(y.max()) + 1
         y_val = None if y_val is None else np.asarray(y_val)
         X, y, X_val, y_val, holdout = self._split_validation(X, y, X_val, y_val)
-        self.labels = to_multihot(y, n_classes)
+        self.labels = to_multihot(y, n_classes).to(self.device)
         to_multihot(y_val, n_classes, "val labels")  # validates the format
         spec = input_spec(cfg.backbone, X)
-        with deterministic():
+        with deterministic(self.device):
             torch.manual_seed(cfg.seed)
             self._build(spec, n_classes, len(X))
             self.full_config = {
                 "train": dataclasses.asdict(cfg),
+                "device": str(self.device),
                 "network": self.net_spec,
                 "input": spec,
                 "n_classes": n_classes,
@@ -184,7 +192,9 @@ class Trainer:
                 "(compare with --quantization none).",
                 cfg.loss,
             )
+        # Built (and initialised from the seed) on the CPU, then moved: same weights everywhere.
         self.objective = Objective(self.network, self.loss, self.quant, cfg.freeze_backbone)
+        self.objective.to(self.device)
         params = [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(cfg, params)
         self.scheduler = make_scheduler(cfg, self.optimizer)
@@ -210,7 +220,7 @@ class Trainer:
             kind, mean, std = "features", 0.0, 1.0
         self.batch_input = (kind, mean, std)
         state = self._prepare_run_dir()
-        model = dd.wrap(self.objective, ctx)
+        model = dd.wrap(self.objective, ctx, self.device)
         rng = np.random.default_rng(cfg.seed + 2)  # fixed validation subsets
         q_idx = np.sort(rng.permutation(len(X_val))[: cfg.val_queries])
         db_idx = np.sort(rng.permutation(len(X))[: cfg.val_database])
@@ -253,25 +263,26 @@ class Trainer:
 
     def _run_epoch(self, model, X, epoch: int, state: dict, show: bool) -> list[float]:
         """One pass over this rank's shard of the epoch's seeded permutation."""
-        cfg, ctx = self.config, self.ctx
+        cfg, ctx, device = self.config, self.ctx, self.device
         kind, mean, std = self.batch_input
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = dd.shard(torch.randperm(len(X), generator=generator), ctx)
+        order = dd.shard(torch.randperm(len(X), generator=generator), ctx)  # on the CPU
         hook = getattr(self.loss, "on_epoch_end", None)
-        buffer = torch.zeros(len(X), cfg.n_bits) if hook is not None else None
-        seen = torch.zeros(len(X))
-        totals, n_batches = torch.zeros(3), 0
+        buffer = torch.zeros(len(X), cfg.n_bits, device=device) if hook is not None else None
+        seen = torch.zeros(len(X), device=device)
+        totals, n_batches = torch.zeros(3, device=device), 0
         self.objective.train()
         # Incomplete last batches are dropped (the permutation changes every epoch, so every
         # item is still seen): a tiny batch would give one noisy step the weight of a full one.
         n_full = max(len(order) // cfg.batch_size, 1)
         bar = tqdm(range(n_full), desc=f"epoch {epoch}", leave=False, disable=not show)
         for b in bar:
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            if len(idx) < 2:
+            cpu_idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if len(cpu_idx) < 2:
                 raise HashlearnInputError("need at least 2 training items per process.")
+            idx = cpu_idx.to(device)
             value, sim, quant, z = model(
-                to_batch(X[idx.numpy()], kind, mean, std), self.labels[idx], idx
+                to_batch(X[cpu_idx.numpy()], kind, mean, std, device), self.labels[idx], idx
             )
             parts = dd.mean_over_ranks(torch.stack([value.detach(), sim, quant]).float(), ctx)
             mean_value = parts[0]
@@ -298,11 +309,11 @@ class Trainer:
         losses: rows seen in a batch (on any rank) as computed there; the few items left out by
         full-batch sharding are embedded now."""
         buffer, seen = dd.sum_over_ranks(buffer, self.ctx), dd.sum_over_ranks(seen, self.ctx)
-        missing = (seen == 0).nonzero().flatten().numpy()
+        missing = (seen == 0).nonzero().flatten().cpu().numpy()
         if len(missing):
             kind, mean, std = self.batch_input
             z = run_model(self.objective.codes, X[missing], kind, mean=mean, std=std)
-            buffer[torch.from_numpy(missing)] = torch.from_numpy(z)
+            buffer[torch.from_numpy(missing).to(buffer.device)] = torch.from_numpy(z).to(buffer)
         return buffer
 
     def _validation_map(self, Xq, yq, Xdb, ydb) -> float:
@@ -319,7 +330,7 @@ class Trainer:
         cfg = self.config
         if val_map > state["best_map"] + cfg.min_delta:
             state.update(best_map=val_map, best_epoch=state["epoch"], bad_epochs=0)
-            self._best = runs.network_state(self.network, self.loss)
+            self._best = runs.cpu_copy(runs.network_state(self.network, self.loss))
             if self.run_dir is not None and self.ctx.is_main:
                 runs.save_tensors(self.run_dir / "model.safetensors", self._best)
         else:
@@ -329,7 +340,7 @@ class Trainer:
 
     # -- run directory -----------------------------------------------------------------------
     def _prepare_run_dir(self) -> dict:
-        self._best = runs.network_state(self.network, self.loss)
+        self._best = runs.cpu_copy(runs.network_state(self.network, self.loss))
         state = {
             "epoch": 0,
             "best_map": -1.0,
@@ -354,7 +365,8 @@ class Trainer:
             return state
         saved_config = runs.read_json(self.run_dir / "config.json")
         mine = self.full_config["train"]
-        diff = [k for k in mine if k != "epochs" and saved_config["train"].get(k) != mine[k]]
+        free = ("epochs", "device")  # may change on resume
+        diff = [k for k in mine if k not in free and saved_config["train"].get(k) != mine[k]]
         if diff:
             raise HashlearnInputError(
                 f"cannot resume {self.run_dir}: it was started with different settings "
@@ -366,14 +378,20 @@ class Trainer:
         self.scheduler.load_state_dict(saved["scheduler"])
         self.generator.set_state(weights["__rng__.generator"])
         torch.set_rng_state(weights["__rng__.torch"])
+        if self.device.type == "cuda" and "__rng__.cuda" in weights:
+            torch.cuda.set_rng_state(weights["__rng__.cuda"], self.device)
         if (self.run_dir / "model.safetensors").is_file():
             self._best = runs.load_tensors(self.run_dir / "model.safetensors")
         state = saved["state"]
         if state["epoch"] < self.config.epochs and state["status"] != "early_stopped":
             state["status"] = "running"
-        if self.ctx.is_main and saved_config["train"]["epochs"] != self.config.epochs:
+        changed = (
+            saved_config["train"]["epochs"] != self.config.epochs
+            or saved_config.get("device") != self.full_config["device"]
+        )
+        if self.ctx.is_main and changed:
             write_json_atomic(self.run_dir / "config.json", self.full_config)
-        log.info("resuming %s after epoch %d", self.run_dir, state["epoch"])
+        log.info("resuming %s after epoch %d on %s", self.run_dir, state["epoch"], self.device)
         return state
 
     def _checkpoint(self, state: dict) -> None:
@@ -383,6 +401,8 @@ class Trainer:
         weights = runs.network_state(self.network, self.loss)
         weights["__rng__.generator"] = self.generator.get_state()
         weights["__rng__.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":  # e.g. dropout in a fine-tuned pretrained network
+            weights["__rng__.cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {"state": state, "optimizer": opt_meta, "scheduler": self.scheduler.state_dict()}
         runs.write_checkpoint(self.run_dir, state["epoch"], weights, opt_tensors, meta)
 
