@@ -252,9 +252,12 @@ class Trainer:
         if state["status"] == "running":
             state["status"] = "finished"
         self.history, self.status = state["history"], state["status"]
+        # The last checkpoint keeps the last epoch's weights (a longer --epochs resumes from
+        # there, with its optimizer state); the returned model has the best epoch's.
+        last = runs.cpu_copy(runs.network_state(self.network, self.loss))
         runs.load_network_state(self.network, self._best, self.loss)
         h2q = self._fit_h2q(X, state) if getattr(self.quant, "two_stage", False) else None
-        self._checkpoint(state)
+        self._checkpoint(state, last)
         if self.run_dir is not None and ctx.is_main:
             keys = ("status", "epoch", "best_epoch", "best_map", "history", "h2q")
             write_json_atomic(self.run_dir / "result.json", {k: state.get(k) for k in keys})
@@ -385,20 +388,19 @@ class Trainer:
         state = saved["state"]
         if state["epoch"] < self.config.epochs and state["status"] != "early_stopped":
             state["status"] = "running"
-        changed = (
-            saved_config["train"]["epochs"] != self.config.epochs
-            or saved_config.get("device") != self.full_config["device"]
+        changed = saved_config.get("device") != self.full_config["device"] or any(
+            saved_config["train"].get(k) != mine[k] for k in free
         )
         if self.ctx.is_main and changed:
             write_json_atomic(self.run_dir / "config.json", self.full_config)
         log.info("resuming %s after epoch %d on %s", self.run_dir, state["epoch"], self.device)
         return state
 
-    def _checkpoint(self, state: dict) -> None:
+    def _checkpoint(self, state: dict, weights: dict | None = None) -> None:
         if self.run_dir is None or not self.ctx.is_main:
             return
         opt_tensors, opt_meta = runs.split_state(self.optimizer.state_dict())
-        weights = runs.network_state(self.network, self.loss)
+        weights = dict(weights or runs.network_state(self.network, self.loss))
         weights["__rng__.generator"] = self.generator.get_state()
         weights["__rng__.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":  # e.g. dropout in a fine-tuned pretrained network
