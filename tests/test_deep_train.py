@@ -9,15 +9,9 @@ torch = pytest.importorskip("torch")
 
 from hashlearn._validation import HashlearnInputError  # noqa: E402
 from hashlearn.codes import pack  # noqa: E402
-from hashlearn.data import load_dataset  # noqa: E402
 from hashlearn.deep import TrainConfig, Trainer, load_run, train_on_dataset  # noqa: E402
 from hashlearn.deep.model import build_network  # noqa: E402
 from hashlearn.metrics import mean_average_precision  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", progress=False)
 
 
 def _test_map(hasher, ds, field):

@@ -19,17 +19,11 @@ from safetensors.torch import load_file  # noqa: E402
 
 from hashlearn._validation import HashlearnInputError  # noqa: E402
 from hashlearn.cli.main import main  # noqa: E402
-from hashlearn.data import load_dataset  # noqa: E402
 from hashlearn.deep import TrainConfig, Trainer, load_run  # noqa: E402
 from hashlearn.deep import distributed as dd  # noqa: E402
 from hashlearn.deep.config import resolve_device  # noqa: E402
 
 CUDA = torch.cuda.is_available()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", progress=False)
 
 
 def _config(**kwargs):

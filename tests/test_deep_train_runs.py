@@ -14,7 +14,6 @@ from safetensors.torch import load_file  # noqa: E402
 from hashlearn._io import HashlearnFileError  # noqa: E402
 from hashlearn._validation import HashlearnInputError  # noqa: E402
 from hashlearn.cli.main import main  # noqa: E402
-from hashlearn.data import load_dataset  # noqa: E402
 from hashlearn.deep import (  # noqa: E402
     TrainConfig,
     Trainer,
@@ -26,11 +25,6 @@ from hashlearn.deep import (  # noqa: E402
     train_on_dataset,
 )
 from hashlearn.deep.backbones import SmallCNN  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", progress=False)
 
 
 def _config(**kwargs):
