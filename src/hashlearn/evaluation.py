@@ -49,10 +49,7 @@ def evaluate_method(
         model, name = method, type(method).__name__
     train = dataset.train
     start = time.perf_counter()
-    if getattr(model, "requires_labels", False):
-        model.fit(train.X, train.y)
-    else:
-        model.fit(train.X)
+    model.fit(train.X, train.y)  # unsupervised methods ignore y, as in scikit-learn
     fit_s = time.perf_counter() - start
 
     start = time.perf_counter()

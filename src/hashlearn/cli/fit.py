@@ -30,7 +30,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hashlearn._validation import HashlearnInputError
     from hashlearn.data import read_arrays
     from hashlearn.registry import get_method_class, make_method
 
@@ -39,10 +38,8 @@ def run(args: argparse.Namespace) -> int:
         args.method, n_bits=args.bits, random_state=args.seed, **parse_params(args.param)
     )
     X, y = read_arrays(args.data, args.labels, require_labels=supervised)
-    if supervised and y is None:  # pragma: no cover - read_arrays already refuses
-        raise HashlearnInputError(f"method {args.method!r} is supervised; pass --labels.")
     start = time.perf_counter()
-    model.fit(X, y) if supervised else model.fit(X)
+    model.fit(X, y)  # unsupervised methods ignore y, as in scikit-learn
     seconds = time.perf_counter() - start
     model.save(args.output)
     summary = {
