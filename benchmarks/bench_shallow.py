@@ -34,9 +34,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from hashlearn._io import write_json_atomic
+from hashlearn.catalogue import available_methods, make_method
 from hashlearn.data import load_dataset
 from hashlearn.metrics import mean_average_precision, precision_within_radius
-from hashlearn.registry import available_methods, make_method
 
 ALL_METHODS = ["ssah", "ssah-svd", "sdh", "fsdh", "cca-itq", "itq", "lsh"]
 KERNEL_METHODS = {"ssah", "ssah-svd", "sdh", "fsdh"}

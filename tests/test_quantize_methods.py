@@ -8,11 +8,11 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.catalogue import make_method
 from hashlearn.codes import hamming_distances
 from hashlearn.quantize import ITQ, LSH, PCAHash, RandomRotation, SignQuantizer
 from hashlearn.quantize.h2q_solvers import procrustes, random_orthogonal
 from hashlearn.quantize.losses import quantization_loss
-from hashlearn.registry import make_method
 
 NEW_METHODS = ("lsh", "pcah", "itq", "h2q", "h2q-l1", "h2q-min-entry", "h2q-bit-var",
                "random-rotation")  # fmt: skip

@@ -6,9 +6,9 @@ from sklearn.base import clone
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
+from hashlearn.catalogue import make_method
 from hashlearn.codes import unpack
 from hashlearn.quantize import BaseQuantizer, SignQuantizer
-from hashlearn.registry import make_method
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import pytest
 from sklearn.datasets import load_digits
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.catalogue import available_methods, make_method
 from hashlearn.codes import unpack
 from hashlearn.quantize.base import BaseQuantizer
-from hashlearn.registry import available_methods, make_method
 from hashlearn.shallow import SSAH, AnchorRBF
 from hashlearn.shallow.kernel import nearest_anchor_sigma
 

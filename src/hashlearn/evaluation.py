@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from hashlearn.catalogue import make_method
 from hashlearn.data import Dataset
 from hashlearn.index import HammingIndex
 from hashlearn.metrics import evaluate_retrieval
-from hashlearn.registry import make_method
 
 log = logging.getLogger("hashlearn")
 

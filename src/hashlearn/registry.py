@@ -1,22 +1,26 @@
-"""Name → class registry for every hashing method, so the CLI and benchmarks loop over names.
+"""Name → class registry of the hashing methods: a plain dict and the decorator that fills it.
 
 A method module registers its estimator with ``@register_method("name")``; adding a method is
-one file plus that one line.
+one file plus that one line, plus one import in :mod:`hashlearn.catalogue`, which imports every
+method module and is where names are looked up (``make_method``, ``available_methods``). This
+module imports nothing else from hashlearn, so any method module can import it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TypeVar
 
-from hashlearn._validation import HashlearnInputError
+_T = TypeVar("_T", bound=type)
 
 _METHODS: dict[str, type] = {}
 
 
-def register_method(name: str):
-    """Class decorator: make ``cls`` available as ``make_method(name, ...)``."""
+def register_method(name: str) -> Callable[[_T], _T]:
+    """Class decorator: register ``cls`` under ``name`` and set ``cls.method_name = name``."""
 
-    def decorator(cls: type) -> type:
+    def decorator(cls: _T) -> _T:
         if name in _METHODS and _METHODS[name] is not cls:
             raise RuntimeError(f"method name {name!r} registered twice")
         _METHODS[name] = cls
@@ -26,44 +30,9 @@ def register_method(name: str):
     return decorator
 
 
-def _load_all() -> None:
-    # Importing the method packages runs their registrations.
-    import hashlearn.quantize  # noqa: F401
+def registered_methods() -> Mapping[str, type]:
+    """Read-only view of the methods registered by the modules imported so far.
 
-    try:
-        import hashlearn.shallow  # noqa: F401
-    except ImportError:  # pragma: no cover - package may be absent in early versions
-        pass
-
-
-def available_methods() -> list[str]:
-    """Sorted names of every registered method."""
-    _load_all()
-    return sorted(_METHODS)
-
-
-def get_method_class(name: str) -> type:
-    """The estimator class registered under ``name``."""
-    _load_all()
-    if name not in _METHODS:
-        raise HashlearnInputError(
-            f"unknown method {name!r}; choose one of: {', '.join(sorted(_METHODS))}."
-        )
-    return _METHODS[name]
-
-
-def method_parameters(name: str) -> list[str]:
-    """Constructor parameter names of the method registered under ``name``."""
-    return list(get_method_class(name)._get_param_names())
-
-
-def make_method(name: str, **params: Any):
-    """Build the estimator registered under ``name`` with the given parameters."""
-    allowed = method_parameters(name)
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise HashlearnInputError(
-            f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(allowed)}."
-        )
-    return get_method_class(name)(**params)
+    Use :func:`hashlearn.catalogue.available_methods` for every method hashlearn ships.
+    """
+    return MappingProxyType(_METHODS)

@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hashlearn._io import atomic_path
+    from hashlearn.catalogue import load_model
     from hashlearn.data import read_arrays
-    from hashlearn.quantize import BaseQuantizer
 
-    model = BaseQuantizer.load(args.model)
+    model = load_model(args.model)
     X, _ = read_arrays(args.data, require_labels=False)
     codes = model.encode(X)
     with atomic_path(args.output) as tmp, open(tmp, "wb") as handle:

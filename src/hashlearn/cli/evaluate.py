@@ -131,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    from hashlearn.catalogue import get_method_class, method_parameters
     from hashlearn.data import load_dataset
     from hashlearn.evaluation import evaluate_grid
-    from hashlearn.registry import get_method_class, method_parameters
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     for method in methods:

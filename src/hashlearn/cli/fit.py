@@ -30,8 +30,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hashlearn.catalogue import get_method_class, make_method
     from hashlearn.data import read_arrays
-    from hashlearn.registry import get_method_class, make_method
 
     supervised = get_method_class(args.method).requires_labels
     model = make_method(

@@ -7,15 +7,10 @@ the split was made. ``hashlearn datasets`` lists what is registered and availabl
 """
 
 from hashlearn.data.base import Dataset, Split, labels_to_multihot
+from hashlearn.data.catalogue import available_datasets, dataset_info, load_dataset
 from hashlearn.data.files import load_files, read_arrays
 from hashlearn.data.idx import read_idx
-from hashlearn.data.registry import (
-    DatasetInfo,
-    available_datasets,
-    dataset_info,
-    load_dataset,
-    register_dataset,
-)
+from hashlearn.data.registry import DatasetInfo, Source, register_dataset
 from hashlearn.data.splits import Protocol
 from hashlearn.data.user import from_arrays, from_splits
 
@@ -23,6 +18,7 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "Protocol",
+    "Source",
     "Split",
     "available_datasets",
     "dataset_info",

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
 from hashlearn._validation import check_features
 from hashlearn.codes import pack
+from hashlearn.registry import registered_methods
 
 FORMAT_VERSION = 1
 
@@ -77,15 +78,22 @@ class BaseQuantizer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BaseQuantizer:
-        """Load a model saved with :meth:`save`. On a base class, dispatch on the stored method."""
-        from hashlearn.registry import get_method_class
+        """Load a model saved with :meth:`save`. On a base class, dispatch on the stored method.
 
+        The stored method's module must be imported; :func:`hashlearn.catalogue.load_model`
+        imports every method and loads any model.
+        """
         arrays, meta = load_arrays(path)
         if meta.get("format_version") != FORMAT_VERSION or "params" not in meta:
             raise HashlearnFileError(f"{path} is not a hashlearn model file (no format version).")
         target = cls
         if meta.get("method"):
-            target = get_method_class(meta["method"])
+            target = registered_methods().get(meta["method"])
+            if target is None:
+                raise HashlearnFileError(
+                    f"{path} holds a {meta['method']!r} model, a method whose module is not "
+                    "imported; load it with hashlearn.catalogue.load_model(path)."
+                )
             if not issubclass(target, cls):
                 raise HashlearnFileError(
                     f"{path} holds a {meta['class']} model, not a {cls.__name__}; "

@@ -1,0 +1,127 @@
+"""Every dataset hashlearn ships, and :func:`load_dataset`, the one entry point to all of them.
+
+Importing this module imports each dataset module, whose ``@register_dataset`` lines fill
+:mod:`hashlearn.data.registry`. :func:`load_dataset` reads a registered dataset's source and
+cuts it with :func:`hashlearn.data.splits.draw_splits`, so every dataset is split by the same
+seeded, stratified, documented mechanism; a path instead of a name loads the user's own file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+import hashlearn.data.digits  # noqa: F401  (registers "digits")
+import hashlearn.data.fashion_mnist  # noqa: F401  (registers "fashion-mnist")
+from hashlearn._validation import HashlearnInputError
+from hashlearn.data.base import Dataset, make_dataset
+from hashlearn.data.files import load_files
+from hashlearn.data.registry import DatasetInfo, registered_datasets
+from hashlearn.data.splits import check_seed, draw_splits
+
+USER_FILE_SUFFIXES = (".npz", ".npy", ".csv", ".tsv")
+
+
+def available_datasets() -> list[str]:
+    """Sorted names of every registered dataset."""
+    return sorted(registered_datasets())
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Registry entry of ``name`` (accepts ``fashion_mnist`` for ``fashion-mnist``)."""
+    datasets = registered_datasets()
+    key = name.strip().lower().replace("_", "-")
+    if key not in datasets:
+        raise HashlearnInputError(
+            f"unknown dataset {name!r}; choose one of: {', '.join(sorted(datasets))}, "
+            f"or pass the path of your own features file ({', '.join(USER_FILE_SUFFIXES)})."
+        )
+    return datasets[key]
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        Path(name).suffix.lower() in USER_FILE_SUFFIXES
+        or os.sep in name
+        or (os.altsep is not None and os.altsep in name)
+    )
+
+
+def load_dataset(
+    name: str | os.PathLike,
+    split_seed: int = 0,
+    protocol: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> Dataset:
+    """Load a registered dataset (or a user's features file) split for retrieval.
+
+    Args:
+        name: a registered name (see :func:`available_datasets`) or the path of a ``.npz``,
+            ``.npy`` or ``.csv`` file of your own (see :func:`hashlearn.data.load_files`; such
+            files are split with its defaults: 10 % query, train = database, and the dataset is
+            named by the file's absolute path). ``load_dataset(ds.name, ds.split_seed,
+            ds.protocol)`` rebuilds any dataset ``ds`` it returned (also recorded in
+            ``ds.manifest["load_dataset"]``).
+        split_seed: seed of the stratified split; the same seed gives the same items.
+        protocol: split protocol; ``None`` for the dataset's default (see ``hashlearn datasets``).
+        data_dir: folder holding the dataset files; when given, only this folder is searched
+            and downloads go there. Default: ``$HASHLEARN_DATA``, the user cache, system
+            packages (see each dataset's documentation).
+        download: allow downloading missing files (with checksum verification).
+        progress: show progress bars on stderr.
+    """
+    split_seed = check_seed(split_seed)
+    name_str = os.fspath(name)
+    if isinstance(name, os.PathLike) or _looks_like_path(name_str):
+        path = Path(name_str).expanduser().resolve()
+        dataset = load_files(path, split_seed=split_seed, name=str(path))
+        if protocol is not None and protocol != dataset.protocol:
+            raise HashlearnInputError(
+                f"protocol {protocol!r} does not apply to {path}, which is split "
+                f"{dataset.protocol!r}; to choose split sizes use "
+                "hashlearn.data.load_files(..., query_size=..., train_size=...)."
+            )
+        return _with_recipe(dataset)
+    info = dataset_info(name_str)
+    protocol = info.default_protocol if protocol is None else protocol
+    if protocol not in info.protocols:
+        raise HashlearnInputError(
+            f"unknown protocol {protocol!r} for dataset {info.name!r}; choose one of: "
+            f"{', '.join(info.protocols)}."
+        )
+    proto = info.protocols[protocol]
+    source = info.read(data_dir=data_dir, download=download, progress=progress)
+    if proto.fixed_sizes is not None:
+        indices = source.predefined[proto.name]
+    else:
+        rng = np.random.default_rng(split_seed)
+        indices = draw_splits(source.y, rng, **proto.counts(info.n_classes))
+    dataset = make_dataset(
+        name=info.name,
+        protocol=proto.name,
+        protocol_description=proto.description,
+        split_seed=split_seed,
+        X=source.X,
+        y=source.y,
+        images=source.images,
+        indices=indices,
+        n_classes=info.n_classes,
+        class_names=source.class_names,
+        sources=source.files,
+        randomised=proto.fixed_sizes is None,
+    )
+    return _with_recipe(dataset)
+
+
+def _with_recipe(dataset: Dataset) -> Dataset:
+    """Record in the manifest the call that rebuilds this exact split."""
+    dataset.manifest["load_dataset"] = {
+        "name": dataset.name,
+        "split_seed": dataset.split_seed,
+        "protocol": dataset.protocol,
+    }
+    return dataset
