@@ -10,6 +10,27 @@ from typing import Any
 from hashlearn._io import atomic_path
 
 
+def results_columns(
+    k: int = 100, topk: int | None = None, radius: int = 2
+) -> list[tuple[str, str, str]]:
+    """Table columns for evaluation records, each header naming its metric's cut-off.
+
+    ``mAP@all`` (or ``mAP@topk``), ``P@k`` and ``R@k`` with the actual ``k``, ``P(r<=2)`` the
+    precision within Hamming radius ``radius``, and the fit / encode / search seconds.
+    """
+    return [
+        ("method", "method", "s"),
+        ("bits", "bits", "d"),
+        ("map", f"mAP@{'all' if topk is None else topk}", ".4f"),
+        ("precision_at_k", f"P@{k}", ".4f"),
+        ("recall_at_k", f"R@{k}", ".4f"),
+        ("precision_within_radius", f"P(r<={radius})", ".4f"),
+        ("fit_s", "fit s", ".2f"),
+        ("encode_s", "encode s", ".3f"),
+        ("search_s", "search s", ".3f"),
+    ]
+
+
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
     """Align ``rows`` into a plain-text table.
 

@@ -8,11 +8,14 @@ import sys
 import textwrap
 from typing import Any
 
+from hashlearn.cli._common import add_command
+
 SPLIT_ORDER = ("train", "val", "query", "database")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "datasets",
         help="list the datasets and where they are available locally",
         description=(
@@ -23,12 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument(
-        "--data-dir", default=None, help="look for dataset files only in this folder"
+        "--data-dir",
+        default=None,
+        help="look for dataset files only in this folder (default: $HASHLEARN_DATA, the user "
+        "cache, system packages)",
     )
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="also read every locally available dataset and verify its checksums (slower)",
+        help="also read every locally available dataset and verify its checksums (slower; "
+        "never downloads)",
     )
     parser.set_defaults(func=run)
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from typing import Any
+
+from hashlearn.cli._common import add_command
+
+log = logging.getLogger("hashlearn")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "encode",
         help="encode a features file into packed codes (.npy, uint8)",
         description="Encode features with a model saved by `hashlearn fit` (or a quantizer's "
@@ -18,7 +23,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", required=True, help="model file (.npz)")
     parser.add_argument("--data", required=True, help="features file (.npz, .npy, .csv)")
     parser.add_argument("--output", required=True, help="codes file to write (.npy)")
-    parser.add_argument("--quiet", action="store_true", help="no logs on stderr")
     parser.set_defaults(func=run)
 
 
@@ -35,6 +39,5 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(args.output) as tmp, open(tmp, "wb") as handle:
         np.save(handle, codes)
     print(json.dumps({"codes": args.output, "n": len(codes), "bits": int(model.n_bits_)}))
-    if not args.quiet:
-        print(f"wrote {len(codes)} codes of {model.n_bits_} bits to {args.output}", file=sys.stderr)
+    log.info("wrote %d codes of %d bits to %s", len(codes), model.n_bits_, args.output)
     return 0

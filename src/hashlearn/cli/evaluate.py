@@ -3,93 +3,70 @@
 from __future__ import annotations
 
 import argparse
-import ast
+import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from hashlearn._io import HashlearnFileError, write_json_atomic
 from hashlearn._validation import HashlearnInputError
-from hashlearn.report import format_table
-
-COLUMNS = (
-    ("method", "method", "s"),
-    ("bits", "bits", "d"),
-    ("map", "mAP", ".4f"),
-    ("precision_at_k", "P@k", ".4f"),
-    ("recall_at_k", "R@k", ".4f"),
-    ("precision_within_radius", "P(r<=2)", ".4f"),
-    ("fit_s", "fit s", ".2f"),
-    ("encode_s", "encode s", ".3f"),
-    ("search_s", "search s", ".3f"),
+from hashlearn.cli._common import (
+    LazyHelp,
+    add_command,
+    add_dataset_options,
+    dataset_names,
+    method_names,
+    missing_optional,
+    parse_int_list,
+    parse_params,
 )
+from hashlearn.cli.methods import DEEP_INSTALL
+from hashlearn.report import format_table, results_columns
+
+log = logging.getLogger("hashlearn")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
-        help="fit hashing methods and report mAP, P@k and precision within radius 2",
+        help="fit hashing methods and report mAP, P@k, R@k and precision within radius 2",
         description=(
             "Fit each method on the dataset's train split, encode query and database, search "
-            "exactly by Hamming distance and print a results table (stdout)."
+            "exactly by Hamming distance and print a results table (stdout). With --model, "
+            "evaluate a run directory written by `hashlearn train` on its own dataset split."
         ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="registered name (see `hashlearn datasets`) or a file")
+    source.add_argument("--dataset", help=LazyHelp(dataset_names))
     source.add_argument("--model", help="a run directory written by `hashlearn train`")
-    parser.add_argument("--method", default="sign", help="comma-separated method names")
+    parser.add_argument(
+        "--method",
+        default="sign",
+        help=LazyHelp(lambda: "comma-separated method names, each " + method_names()),
+    )
     parser.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
     parser.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra method parameter, e.g. --param n_anchors=300 (repeatable)",
+        help="extra method parameter, e.g. --param n_anchors=300 (repeatable; given to every "
+        "chosen method that takes it)",
     )
-    parser.add_argument("--topk", type=int, default=None, help="mAP@topk (default: all)")
-    parser.add_argument("--k", type=int, default=100, help="k for precision/recall@k")
+    parser.add_argument("--topk", type=int, default=None, help="mAP@topk (default: mAP@all)")
+    parser.add_argument("--k", type=int, default=100, help="k of precision and recall@k")
     parser.add_argument(
         "--ties",
         choices=("stable", "aware"),
         default="stable",
-        help="rank ties by id (stable) or average over tie orders (aware)",
+        help="rank ties by database id (stable) or average over tie orders (aware)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the methods")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the dataset split")
-    parser.add_argument("--protocol", default=None, help="dataset split protocol")
-    parser.add_argument("--data-dir", default=None, help="where to look for dataset files")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the methods")
+    add_dataset_options(parser)
     parser.add_argument("--output", default=None, help="write results as JSON here")
     parser.add_argument("--plot", default=None, help="write PR-curve PNGs into this folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress or logs on stderr")
     parser.set_defaults(func=run)
-
-
-def parse_int_list(text: str, name: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise HashlearnInputError(
-            f"{name} must be comma-separated integers such as 16,32,64, got {text!r}."
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise HashlearnInputError(f"{name} must list positive integers, got {text!r}.")
-    return values
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """``["n_anchors=300", "loss=l1"]`` -> ``{"n_anchors": 300, "loss": "l1"}``."""
-    params: dict[str, Any] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise HashlearnInputError(f"--param expects NAME=VALUE, got {item!r}.")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text  # a bare word such as loss=l1
-        params[name.strip()] = value
-    return params
 
 
 def _check_writable(path: str | None, kind: str) -> None:
@@ -119,12 +96,11 @@ def run(args: argparse.Namespace) -> int:
         records, meta = _evaluate_run(args)
     else:
         records, meta = _evaluate_dataset(args)
-    title = f"{meta['dataset']}: mAP@{args.topk or 'all'}, P@{args.k}, ties={args.ties}"
-    print(title)
-    print(format_table(records, COLUMNS))
+    print(f"{meta['dataset']} (ties={args.ties})")
+    print(format_table(records, results_columns(k=args.k, topk=args.topk)))
     if args.output:
         write_json_atomic(args.output, {**meta, "results": records})
-        print(f"results written to {args.output}", file=sys.stderr)
+        log.info("results written to %s", args.output)
     if args.plot:
         _write_plots(records, Path(args.plot), meta["dataset"])
     return 0
@@ -154,6 +130,7 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         split_seed=args.split_seed,
         protocol=args.protocol,
         data_dir=args.data_dir,
+        download=args.download,
         progress=not args.quiet,
     )
     records = evaluate_grid(
@@ -171,12 +148,18 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    if not args.download:
+        raise HashlearnInputError(
+            "--no-download works with --dataset only: evaluating a run (--model) may download "
+            "the dataset recorded in it; point --data-dir at its files instead."
+        )
     try:
         from hashlearn.deep import evaluate_run
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if not missing_optional(exc):
+            raise
         raise HashlearnInputError(
-            f"evaluating a trained deep model needs PyTorch ({exc}); "
-            "install it with: pip install 'hashlearn[deep]'."
+            f"evaluating a trained deep model {DEEP_INSTALL} ({exc})."
         ) from None
     record = dict(
         evaluate_run(args.model, topk=args.topk, data_dir=args.data_dir, k=args.k, ties=args.ties)
@@ -194,4 +177,4 @@ def _write_plots(records: list[dict], folder: Path, dataset: str) -> None:
         path = plot_pr_curves(
             curves, folder / f"pr_{dataset}_{n_bits}bits.png", title=f"{dataset}, {n_bits} bits"
         )
-        print(f"plot written to {path}", file=sys.stderr)
+        log.info("plot written to %s", path)

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 import time
 from typing import Any
 
-from hashlearn.cli.evaluate import parse_params
+from hashlearn.cli._common import LazyHelp, add_command, method_names, parse_params
+
+log = logging.getLogger("hashlearn")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "fit",
         help="fit a hashing method on a features file and save the model",
         description="Fit a registered method on features (.npz with X[/y], .npy, .csv) and "
         "save it for `hashlearn encode`. Supervised methods need labels.",
     )
-    parser.add_argument("--method", required=True, help="registered method name, e.g. h2q")
+    parser.add_argument("--method", required=True, help=LazyHelp(method_names))
     parser.add_argument("--bits", type=int, required=True, help="code length")
     parser.add_argument("--data", required=True, help="training features file")
     parser.add_argument("--labels", default=None, help="labels file (for supervised methods)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra method parameter, e.g. --param loss=l1 (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random_state of the method")
     parser.add_argument("--output", required=True, help="model file to write (.npz)")
-    parser.add_argument("--quiet", action="store_true", help="no logs on stderr")
     parser.set_defaults(func=run)
 
 
@@ -47,6 +55,5 @@ def run(args: argparse.Namespace) -> int:
         "n_features": int(X.shape[1]), "fit_s": round(seconds, 4), "model": args.output,
     }  # fmt: skip
     print(json.dumps(summary))
-    if not args.quiet:
-        print(f"saved {args.method} model to {args.output}", file=sys.stderr)
+    log.info("saved %s model to %s", args.method, args.output)
     return 0

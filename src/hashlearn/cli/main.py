@@ -2,52 +2,45 @@
 
 Each sub-command module in :mod:`hashlearn.cli` exposes ``register(subparsers)``, which adds
 its parser and sets ``func`` (called with the parsed arguments, returning an exit code).
+Logging is set up here, once: log lines go to stderr through tqdm's writer, so they never
+break a progress bar, and ``--quiet`` silences both.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
 import os
 import sys
 
 from hashlearn import __version__
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
+from hashlearn.cli import datasets, encode, evaluate, fit, methods, search, train
+from hashlearn.cli._common import HelpFormatter, configure_logging
 
-SUBCOMMANDS = ("evaluate", "datasets", "train", "fit", "encode", "search")
-
-log = logging.getLogger("hashlearn")
+COMMANDS = (evaluate, methods, datasets, train, fit, encode, search)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashlearn",
-        description="Learning to hash: train hashing methods, encode, search and evaluate.",
+        formatter_class=HelpFormatter,
+        description="Learning to hash: train hashing methods, encode, search and evaluate. "
+        "`hashlearn methods` lists every method, loss, dataset and protocol by name; "
+        "`hashlearn COMMAND --help` shows a command's options with their defaults.",
     )
     parser.add_argument("--version", action="version", version=f"hashlearn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"hashlearn.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("hashlearn.cli"):
-                continue  # sub-command not part of this build
-            raise
-        module.register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(quiet=args.quiet)
     try:
         return int(args.func(args) or 0)
     except (HashlearnInputError, HashlearnFileError) as exc:

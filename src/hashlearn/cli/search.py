@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.cli._common import add_command
+
+log = logging.getLogger("hashlearn")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "search",
         help="exact Hamming k-NN of query codes in database codes",
         description="Search packed codes (.npy from `hashlearn encode`) exactly by Hamming "
@@ -22,9 +26,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--database", required=True, help="database codes (.npy, uint8)")
     parser.add_argument("--queries", required=True, help="query codes (.npy, uint8)")
     parser.add_argument("--k", type=int, default=10, help="neighbours per query")
-    parser.add_argument("--bits", type=int, default=None, help="code length (default: 8 × bytes)")
-    parser.add_argument("--output", default=None, help="write ids/distances (.npz or .json)")
-    parser.add_argument("--quiet", action="store_true", help="no logs on stderr")
+    parser.add_argument(
+        "--bits", type=int, default=None, help="code length (default: 8 × bytes per code)"
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="write ids and distances (.npz or .json; default: print them on stdout)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -57,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(args.output, {"ids": ids, "distances": distances, "k": args.k})
     else:
         save_arrays(args.output, {"ids": ids, "distances": distances}, {"k": args.k})
-    if not args.quiet and args.output:
-        print(f"wrote the {args.k} nearest of {len(queries)} queries to {args.output}",
-              file=sys.stderr)  # fmt: skip
+    if args.output:
+        log.info("wrote the %d nearest of %d queries to %s", args.k, len(queries), args.output)
     return 0

@@ -23,35 +23,98 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterable
+
+from hashlearn._validation import HashlearnInputError
+from hashlearn.cli._common import (
+    LazyHelp,
+    add_command,
+    add_dataset_options,
+    dataset_names,
+    missing_optional,
+    one_of,
+)
+from hashlearn.cli.methods import DEEP_INSTALL
 
 log = logging.getLogger("hashlearn")
 
 
+def _losses() -> list[str]:
+    from hashlearn.deep.losses import available_losses
+
+    return available_losses()
+
+
+def _quantizations() -> tuple[str, ...]:
+    from hashlearn.deep.quantization import QUANTIZATIONS
+
+    return QUANTIZATIONS
+
+
+def _backbones() -> tuple[str, ...]:
+    from hashlearn.deep.backbones import BACKBONES
+
+    return BACKBONES
+
+
+def _optimizers() -> tuple[str, ...]:
+    from hashlearn.deep.config import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _schedules() -> tuple[str, ...]:
+    from hashlearn.deep.config import SCHEDULES
+
+    return SCHEDULES
+
+
+def _deep_names(what: str, names: Callable[[], Iterable[str]]) -> LazyHelp:
+    """Help listing names that live in :mod:`hashlearn.deep` (which needs PyTorch)."""
+
+    def render() -> str:
+        try:
+            return f"{what}, {one_of(names())}"
+        except ModuleNotFoundError as exc:
+            if not missing_optional(exc):
+                raise
+            return f"{what} ({DEEP_INSTALL})"
+
+    return LazyHelp(render)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
         help="train a deep hashing network (needs PyTorch)",
         description=(
             "Train a deep hashing network with any similarity loss and quantization strategy. "
             "Model selection uses the dataset's validation split (or a seeded hold-out of the "
             "training split), never the query split. Checkpoints are written every epoch; an "
-            "interrupted run continues with --resume."
+            "interrupted run continues with --resume. `hashlearn methods` describes every "
+            "loss, quantization strategy and backbone."
         ),
     )
-    parser.add_argument("--dataset", required=True, help="registered dataset name or a file")
-    parser.add_argument("--loss", default="dpsh", help="similarity loss (default: dpsh)")
+    parser.add_argument("--dataset", required=True, help=LazyHelp(dataset_names))
+    parser.add_argument("--loss", default="dpsh", help=_deep_names("similarity loss", _losses))
     parser.add_argument(
         "--quantization",
         default="hswd",
-        help="none, penalty, hswd, swd or h2q (two-stage) (default: hswd)",
+        help=_deep_names("quantization strategy", _quantizations),
     )
-    parser.add_argument("--quantization-weight", type=float, default=None, help="λ / α")
+    parser.add_argument(
+        "--quantization-weight",
+        type=float,
+        default=None,
+        help="λ / α of the quantization term (default: the strategy's own)",
+    )
     parser.add_argument("--projections", type=int, default=10000, help="random projections of swd")
-    parser.add_argument("--bits", type=int, default=32, help="code length (default: 32)")
+    parser.add_argument("--bits", type=int, default=32, help="code length")
     parser.add_argument(
         "--backbone",
         default="cnn",
-        help="cnn, mlp (dataset features), alexnet, vgg16, resnet50, efficientnet-lite0",
+        help=_deep_names("feature extractor", _backbones),
     )
     parser.add_argument(
         "--freeze-backbone",
@@ -59,44 +122,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train only the hash head over cached backbone features",
     )
     parser.add_argument("--weights", default=None, help="local weights file of a pretrained net")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--optimizer", default="adam", help="adam or sgd")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--schedule", default="cosine", help="cosine, step or none")
-    parser.add_argument("--patience", type=int, default=5, help="early stopping (0 = off)")
+    parser.add_argument("--epochs", type=int, default=20, help="maximum number of epochs")
+    parser.add_argument("--batch-size", type=int, default=128, help="items per batch")
+    parser.add_argument("--optimizer", default="adam", help=_deep_names("optimizer", _optimizers))
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    parser.add_argument(
+        "--schedule",
+        default="cosine",
+        help=_deep_names("learning-rate schedule", _schedules),
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="stop after this many epochs without a better validation mAP (0 = off)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and batches")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the dataset split")
-    parser.add_argument("--protocol", default=None, help="dataset split protocol")
-    parser.add_argument("--data-dir", default=None, help="where to look for dataset files")
+    add_dataset_options(parser)
     parser.add_argument("--output", required=True, help="run directory to write")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output")
     parser.add_argument(
         "--device",
         default="auto",
         help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N; a run may be resumed "
-        "on another device (default: auto)",
+        "on another device",
     )
     parser.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel under torchrun (gloo on CPU, nccl with one GPU per process on CUDA)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress or logs on stderr")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hashlearn._validation import HashlearnInputError
-
     try:
         from hashlearn.deep import TrainConfig, train_on_dataset
         from hashlearn.deep import distributed as dd
-    except ImportError as exc:
-        raise HashlearnInputError(
-            f"hashlearn train needs PyTorch ({exc}); install it with `pip install hashlearn[deep]`."
-        ) from None
+    except ModuleNotFoundError as exc:
+        if not missing_optional(exc):
+            raise
+        raise HashlearnInputError(f"hashlearn train {DEEP_INSTALL} ({exc}).") from None
     from hashlearn.data import load_dataset
 
     config = TrainConfig(
@@ -129,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
             split_seed=args.split_seed,
             protocol=args.protocol,
             data_dir=args.data_dir,
+            download=args.download,
             progress=show,
         )
         hasher = train_on_dataset(config, dataset, args.output, resume=args.resume, progress=show)

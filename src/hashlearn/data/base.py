@@ -3,7 +3,7 @@
 A dataset is one pool of items (features, labels, optionally images) cut into the splits of a
 retrieval protocol: ``train`` (fits the hashing method), ``query`` (the searches), ``database``
 (what is searched) and, where the protocol has one, ``val`` (model selection — never the query
-set, see REFERENCE.md "Evaluation conventions"). Each split keeps ``indices`` into the pooled
+set, whose numbers would then be optimistic). Each split keeps ``indices`` into the pooled
 source, and the dataset keeps a JSON-able ``manifest`` that records how the cut was made, so a
 result can always be traced back to its exact items.
 """

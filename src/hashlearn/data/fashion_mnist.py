@@ -7,7 +7,7 @@ image ``j``). Features are pixels / 255 as float32 (784 values); images stay uin
 
 Protocols:
 
-* ``hashing`` (default) mirrors the CIFAR-10 protocol of deep hashing (H²Q, REFERENCE.md):
+* ``hashing`` (default) mirrors the CIFAR-10 protocol of deep hashing (as in H²Q, arXiv 2311.04207):
   100 query and 100 validation images per class (1,000 each), the database is every other
   image (68,000), and 500 training images per class (5,000) are drawn from the database.
 * ``official``: train = database = the official 60,000 training images, query = the 10,000

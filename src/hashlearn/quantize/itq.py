@@ -6,7 +6,7 @@ Minimises the quantization loss ``‖B − V R‖²_F`` over codes ``B ∈ {±1}
 - fix ``R``: ``B = sgn(V R)``;
 - fix ``B``: the orthogonal Procrustes problem, solved by the SVD ``Vᵀ B = U Σ Wᵀ`` and
   ``R = U Wᵀ``. (The transposed solution ``W Uᵀ``, found in some public baselines, is not a
-  minimiser and makes the loss go up: see REFERENCE.md.)
+  minimiser and makes the loss go up.)
 
 Each step can only lower the loss, so ``loss_curve_`` never increases; iteration stops early at
 a fixed point (the signs stop changing, after which ``R`` cannot change either).

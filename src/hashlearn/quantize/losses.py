@@ -23,7 +23,8 @@ from hashlearn._validation import check_choice
 
 LOSSES = ("l2", "l1", "min_entry", "bit_var")
 
-# The paper's SGD learning rates (REFERENCE.md): 0.1, except 0.01 for bit-var.
+# H²Q's SGD learning rates (Schwengber et al., arXiv 2311.04207, and the authors' code): 0.1,
+# except 0.01 for bit-var.
 PAPER_LEARNING_RATES = {"l2": 0.1, "l1": 0.1, "min_entry": 0.1, "bit_var": 0.01}
 
 

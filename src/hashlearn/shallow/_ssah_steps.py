@@ -1,7 +1,7 @@
 """The SSAH objective and its alternating updates, as pure functions on a problem and a state.
 
 Scalable Supervised Asymmetric Hashing (Zhang, Lai, Huang, Wong, Xie, Liu, Shao; IEEE TIP
-2019), as specified by the seed chapter ``seeds/ssah-scalable-supervised-asymmetric-hashing.md``.
+2019), as specified by the book chapter that describes it (the authors published no code).
 The chapter numbers no equations and its typeset updates are missing, so the equations are
 labelled (S1)–(S11) here; each is derived from the chapter's final objective (§2.2.2) and its
 reweighting (§2.2.3). In the chapter's column convention (X is d × n; here d = m anchors):

@@ -34,7 +34,7 @@ logger = logging.getLogger("hashlearn.shallow")
 class SSAH(KernelHashing):
     """Scalable Supervised Asymmetric Hashing on anchor RBF features.
 
-    Minimises (S1) by the alternating W, U, V, R, B updates (S3)–(S10) of the seed chapter
+    Minimises (S1) by the alternating W, U, V, R, B updates (S3)–(S10) of the SSAH chapter
     (§2.2.3), with the ℓ2,p terms reweighted by (S2), then fits the out-of-sample projection
     (S11, §2.2.4): code(x) = sgn(Ψᵀ φ(x)). The n × n similarity S (S_ij = 1 if i and j share a
     label, else ``dissimilar``) is only used through A = S Yᵀ and ‖S‖², so a fit is linear in n.
