@@ -11,6 +11,7 @@ result can always be traced back to its exact items.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,37 +25,72 @@ from hashlearn._validation import HashlearnInputError
 SPLIT_NAMES = ("train", "val", "query", "database")
 
 
-@dataclass(eq=False)
+FeatureSource = np.ndarray | Callable[[], np.ndarray]
+
+
 class Split:
     """One split of a dataset.
 
     Attributes:
         X: float32 features, shape ``(n, d)`` (for image datasets: pixels scaled to [0, 1]).
+            A split may be built with a function instead, computed on first access and kept
+            (so an image set used only through its images never holds its features); for
+            image sets without feature vectors that function raises a clear error.
         y: labels — 1-D int64 class ids, or 2-D multi-hot ``(n, n_classes)`` uint8.
-        images: uint8 images ``(n, H, W)``, or ``None`` for feature-only data.
+        images: uint8 images — an array ``(n, H, W)`` or ``(n, H, W, 3)``, or a lazy
+            :class:`hashlearn.data.images.ImageFiles` sequence (``len()``, ``images[i]`` decodes
+            one image to a uint8 ``(H, W, 3)`` array) — or ``None`` for feature-only data.
         indices: int64 positions of these items in the pooled source (see the manifest).
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    images: np.ndarray | None
-    indices: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.indices)
-        for name in ("X", "y", "images"):
-            value = getattr(self, name)
+    def __init__(
+        self,
+        X: FeatureSource,
+        y: np.ndarray,
+        images: Any,
+        indices: np.ndarray,
+    ) -> None:
+        self._X = X
+        self.y = y
+        self.images = images
+        self.indices = indices
+        n = len(indices)
+        for name, value in (("X", None if callable(X) else X), ("y", y), ("images", images)):
             if value is not None and len(value) != n:
                 raise HashlearnInputError(
                     f"split {name} has {len(value)} rows but there are {n} indices."
                 )
 
+    @property
+    def X(self) -> np.ndarray:
+        if callable(self._X):
+            X = self._X()
+            if len(X) != len(self.indices):
+                raise HashlearnInputError(
+                    f"split X has {len(X)} rows but there are {len(self.indices)} indices."
+                )
+            self._X = X
+        return self._X
+
+    @X.setter
+    def X(self, value: FeatureSource) -> None:
+        self._X = value
+
+    @property
+    def has_features(self) -> bool:
+        """Whether ``X`` is already computed (accessing ``X`` may compute it, or raise)."""
+        return not callable(self._X)
+
     def __len__(self) -> int:
         return len(self.indices)
 
     def __repr__(self) -> str:
-        img = "" if self.images is None else f", images={self.images.shape}"
-        return f"Split(n={len(self)}, X={self.X.shape}, y={self.y.shape}{img})"
+        X = f"X={self._X.shape}" if self.has_features else "X=<on demand>"
+        img = ""
+        if self.images is not None:
+            shape = getattr(self.images, "shape", None)
+            img = f", images={shape}" if shape is not None else f", images={self.images!r}"
+        return f"Split(n={len(self)}, {X}, y={self.y.shape}{img})"
 
     @property
     def is_multilabel(self) -> bool:
@@ -62,20 +98,28 @@ class Split:
 
 
 def take_split(
-    X: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray | Callable[[Any], np.ndarray],
     y: np.ndarray,
-    images: np.ndarray | None,
+    images: Any,
     indices: np.ndarray,
 ) -> Split:
     """Gather the rows ``indices`` of a pooled source into a :class:`Split` (copies).
 
-    ``X`` may be a function computing features from the gathered images, so that image
-    datasets never hold float features for the whole pool (Fashion-MNIST: 220 MB saved).
+    ``X`` may be a function computing features from the gathered images; it runs when the
+    split's ``X`` is first read, so image datasets never hold float features for the whole
+    pool (Fashion-MNIST: 220 MB saved) and deep training on images never computes them.
+    Lazy image sequences (anything with a ``subset`` method) are subset, not decoded.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    imgs = None if images is None else np.ascontiguousarray(images[indices])
+    if images is None:
+        imgs = None
+    elif hasattr(images, "subset"):
+        imgs = images.subset(indices)
+    else:
+        imgs = np.ascontiguousarray(images[indices])
+    features: FeatureSource = (lambda: X(imgs)) if callable(X) else np.ascontiguousarray(X[indices])
     return Split(
-        X=X(imgs) if callable(X) else np.ascontiguousarray(X[indices]),
+        X=features,
         y=np.ascontiguousarray(y[indices]),
         images=imgs,
         indices=indices,
@@ -121,11 +165,36 @@ class Dataset:
         out = {name: getattr(self, name) for name in SPLIT_NAMES}
         return {name: split for name, split in out.items() if split is not None}
 
+    @property
+    def map_topk(self) -> int | None:
+        """The protocol's mAP cut-off (``None``: mAP@all), from the manifest."""
+        return self.manifest.get("protocol_parameters", {}).get("map_topk")
+
+    def split_fingerprint(self, split: str) -> str:
+        """SHA-256 identifying one split's items: dataset, sources (with their checksums),
+        protocol and the split's indices. Keys caches of per-split results (backbone
+        features); two loads of the same files with the same protocol and seed agree."""
+        if split not in self.splits():
+            raise HashlearnInputError(
+                f"dataset {self.name!r} has no {split!r} split; it has: {', '.join(self.splits())}."
+            )
+        record = {
+            "dataset": self.name,
+            "sources": self.manifest.get("sources", []),
+            "protocol": self.protocol,
+            "split": split,
+            "indices_sha256": array_sha256(getattr(self, split).indices.astype("<i8")),
+        }
+        text = json.dumps(record, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits().items())
+        db = self.database
+        d = db.X.shape[1] if db.has_features else "on demand"
         return (
             f"Dataset({self.name!r}, protocol={self.protocol!r}, split_seed={self.split_seed}, "
-            f"n_classes={self.n_classes}, d={self.n_features}, {sizes})"
+            f"n_classes={self.n_classes}, d={d}, {sizes})"
         )
 
     def save_manifest(self, path: str | os.PathLike, *, include_indices: bool = False) -> None:
@@ -231,9 +300,9 @@ def make_dataset(
     protocol: str,
     protocol_description: str,
     split_seed: int,
-    X: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray | Callable[[Any], np.ndarray],
     y: np.ndarray,
-    images: np.ndarray | None,
+    images: Any,
     indices: dict[str, np.ndarray],
     n_classes: int,
     class_names: list[str],

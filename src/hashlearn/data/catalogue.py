@@ -2,8 +2,9 @@
 
 Importing this module imports each dataset module, whose ``@register_dataset`` lines fill
 :mod:`hashlearn.data.registry`. :func:`load_dataset` reads a registered dataset's source and
-cuts it with :func:`hashlearn.data.splits.draw_splits`, so every dataset is split by the same
-seeded, stratified, documented mechanism; a path instead of a name loads the user's own file.
+cuts it with its protocol (:meth:`hashlearn.data.splits.Protocol.draw`), so every dataset is
+split by the same seeded, stratified, documented mechanism; a path instead of a name loads the
+user's own file, image folder or image list.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
+import hashlearn.data.cifar10  # noqa: F401  (registers "cifar10")
 import hashlearn.data.digits  # noqa: F401  (registers "digits")
 import hashlearn.data.fashion_mnist  # noqa: F401  (registers "fashion-mnist")
+import hashlearn.data.image_folder  # noqa: F401  (registers "image-folder", "image-list")
+import hashlearn.data.image_lists  # noqa: F401  (registers "nus-wide", "coco", "imagenet100")
 from hashlearn._validation import HashlearnInputError
 from hashlearn.data.base import Dataset, make_dataset
 from hashlearn.data.files import load_files
 from hashlearn.data.registry import DatasetInfo, registered_datasets
-from hashlearn.data.splits import check_seed, draw_splits
+from hashlearn.data.splits import check_seed
 
 USER_FILE_SUFFIXES = (".npz", ".npy", ".csv", ".tsv")
 
@@ -43,7 +45,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def _looks_like_path(name: str) -> bool:
     return (
-        Path(name).suffix.lower() in USER_FILE_SUFFIXES
+        Path(name).suffix.lower() in (*USER_FILE_SUFFIXES, ".txt")
         or os.sep in name
         or (os.altsep is not None and os.altsep in name)
     )
@@ -63,7 +65,9 @@ def load_dataset(
         name: a registered name (see :func:`available_datasets`) or the path of a ``.npz``,
             ``.npy`` or ``.csv`` file of your own (see :func:`hashlearn.data.load_files`; such
             files are split with its defaults: 10 % query, train = database, and the dataset is
-            named by the file's absolute path). ``load_dataset(ds.name, ds.split_seed,
+            named by the file's absolute path), of a folder of images with one subfolder per
+            class (``image-folder``) or of a ``.txt`` image list (``image-list``; see
+            :mod:`hashlearn.data.image_folder`). ``load_dataset(ds.name, ds.split_seed,
             ds.protocol)`` rebuilds any dataset ``ds`` it returned (also recorded in
             ``ds.manifest["load_dataset"]``).
         split_seed: seed of the stratified split; the same seed gives the same items.
@@ -78,6 +82,9 @@ def load_dataset(
     name_str = os.fspath(name)
     if isinstance(name, os.PathLike) or _looks_like_path(name_str):
         path = Path(name_str).expanduser().resolve()
+        if path.is_dir() or path.suffix.lower() == ".txt":
+            kind = "image-folder" if path.is_dir() else "image-list"
+            return load_dataset(kind, split_seed, protocol, data_dir=path, progress=progress)
         dataset = load_files(path, split_seed=split_seed, name=str(path))
         if protocol is not None and protocol != dataset.protocol:
             raise HashlearnInputError(
@@ -95,11 +102,8 @@ def load_dataset(
         )
     proto = info.protocols[protocol]
     source = info.read(data_dir=data_dir, download=download, progress=progress)
-    if proto.fixed_sizes is not None:
-        indices = source.predefined[proto.name]
-    else:
-        rng = np.random.default_rng(split_seed)
-        indices = draw_splits(source.y, rng, **proto.counts(info.n_classes))
+    n_classes = info.n_classes or len(source.class_names)
+    indices = proto.draw(source.y, n_classes, split_seed, source.predefined)
     dataset = make_dataset(
         name=info.name,
         protocol=proto.name,
@@ -109,11 +113,12 @@ def load_dataset(
         y=source.y,
         images=source.images,
         indices=indices,
-        n_classes=info.n_classes,
+        n_classes=n_classes,
         class_names=source.class_names,
         sources=source.files,
         randomised=proto.fixed_sizes is None,
     )
+    dataset.manifest["protocol_parameters"] = proto.record()
     return _with_recipe(dataset)
 
 

@@ -33,9 +33,9 @@ class Source:
             split name → indices into the pool.
     """
 
-    X: np.ndarray | Callable[[np.ndarray], np.ndarray]
+    X: np.ndarray | Callable[[Any], np.ndarray]
     y: np.ndarray
-    images: np.ndarray | None
+    images: Any  # uint8 array, a lazy hashlearn.data.images.ImageFiles, or None
     class_names: list[str]
     files: list[dict[str, Any]]
     predefined: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
@@ -47,7 +47,9 @@ class DatasetInfo:
 
     ``locate(data_dir)`` returns where the files are (a path, or a short note such as
     "bundled with scikit-learn") or ``None`` when they are not on this machine;
-    ``install_hint`` says how to get them.
+    ``install_hint`` says how to get them; ``searched(data_dir)`` lists the places looked at.
+    ``n_classes`` / ``n_items`` are 0 for datasets whose size is only known once read
+    (the user's own image folders).
     """
 
     name: str
@@ -60,6 +62,7 @@ class DatasetInfo:
     default_protocol: str
     locate: Callable[[str | os.PathLike | None], str | None]
     install_hint: str = ""
+    searched: Callable[[str | os.PathLike | None], list[str]] | None = None
 
     def split_sizes(self, protocol: str | None = None) -> dict[str, int]:
         proto = self.protocols[protocol or self.default_protocol]
@@ -79,6 +82,7 @@ def register_dataset(
     protocols: list[Protocol],
     locate: Callable[[str | os.PathLike | None], str | None],
     install_hint: str = "",
+    searched: Callable[[str | os.PathLike | None], list[str]] | None = None,
 ) -> Callable[[Callable[..., Source]], Callable[..., Source]]:
     """Decorator: register a source reader ``read(*, data_dir, download, progress) -> Source``.
 
@@ -99,6 +103,7 @@ def register_dataset(
             default_protocol=protocols[0].name,
             locate=locate,
             install_hint=install_hint,
+            searched=searched,
         )
         return read
 

@@ -11,18 +11,13 @@ data allow it.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 
 from hashlearn._validation import HashlearnInputError, check_features
 from hashlearn.data.base import Dataset, array_sha256, make_dataset
-from hashlearn.data.splits import allocate, check_seed, draw_splits, resolve_size
-
-log = logging.getLogger("hashlearn.data")
-
-SizeArg = float | int | None
+from hashlearn.data.splits import SizeArg, check_seed, split_indices
 
 
 def encode_labels(y: Any, n_rows: int) -> tuple[np.ndarray, int, list[str]]:
@@ -69,21 +64,6 @@ def encode_labels(y: Any, n_rows: int) -> tuple[np.ndarray, int, list[str]]:
     return ids.astype(np.int64).reshape(-1), len(values), [str(v) for v in values]
 
 
-def _held_out_counts(total: int, sizes: np.ndarray, what: str) -> np.ndarray:
-    """Per-class counts for a held-out split, keeping one item of each class for the database."""
-    keep_one = np.maximum(sizes - 1, 0)
-    if total <= keep_one.sum():
-        return allocate(total, sizes, keep_one)
-    log.warning(
-        "%s split of %d items is larger than what the classes can give while keeping one item "
-        "of each class in the database; some %s items will have no relevant database item.",
-        what,
-        total,
-        what,
-    )
-    return allocate(total, sizes)
-
-
 def from_arrays(
     X: Any,
     y: Any,
@@ -123,37 +103,13 @@ def from_arrays(
         images = np.asarray(images)
         if len(images) != n:
             raise HashlearnInputError(f"images has {len(images)} rows but X has {n}.")
-    n_query = resolve_size(query_size, n, "query_size", allow_zero=False)
-    n_val = resolve_size(val_size, n, "val_size", allow_zero=True)
-    n_db = n - n_query - n_val
-    if n_db < 1:
-        raise HashlearnInputError(
-            f"query ({n_query}) and val ({n_val}) items leave no database items out of {n}; "
-            "use smaller query_size/val_size."
-        )
-    n_train = (
-        None
-        if train_size is None
-        else resolve_size(train_size, n_db, "train_size", allow_zero=False)
-    )
-
-    multilabel = y.ndim == 2
-    if multilabel:
-        counts: dict[str, Any] = {"query": n_query, "val": n_val or None, "train": n_train}
-        rule = "uniformly random (multi-label)"
-    else:
-        sizes = np.bincount(y, minlength=n_classes)
-        query = _held_out_counts(n_query, sizes, "query")
-        val = _held_out_counts(n_val, sizes - query, "val") if n_val else None
-        db = sizes - query - (0 if val is None else val)
-        train = None if n_train is None else allocate(n_train, db)
-        counts = {"query": query, "val": val, "train": train}
-        rule = "stratified by class (largest-remainder shares)"
-    indices = draw_splits(y, np.random.default_rng(split_seed), **counts)
-    description = (
-        f"user data, {rule}: query = {n_query}, val = {n_val}, database = the other {n_db}, "
-        + ("train = the database" if n_train is None else f"train = {n_train} from the database")
-        + f" (query_size={query_size!r}, val_size={val_size!r}, train_size={train_size!r})"
+    indices, protocol, description = split_indices(
+        y,
+        n_classes,
+        split_seed,
+        query_size=query_size,
+        train_size=train_size,
+        val_size=val_size,
     )
     sources = list(_sources or [])
     sources.append(
@@ -165,7 +121,7 @@ def from_arrays(
     )
     return make_dataset(
         name=name,
-        protocol="random" if multilabel else "stratified",
+        protocol=protocol,
         protocol_description=description,
         split_seed=split_seed,
         X=X32,
