@@ -53,11 +53,16 @@ def _describe(name: str, data_dir: str | None, verify: bool) -> dict[str, Any]:
         "item_shape": list(info.item_shape),
         "default_protocol": info.default_protocol,
         "protocols": {
-            p.name: {"description": p.description, "sizes": info.split_sizes(p.name)}
+            p.name: {
+                "description": p.description,
+                "sizes": info.split_sizes(p.name),
+                "map_topk": p.map_topk,
+            }
             for p in info.protocols.values()
         },
         "available": location is not None,
         "location": location,
+        "searched": info.searched(data_dir) if info.searched is not None else [],
         "install_hint": info.install_hint,
     }
     if verify and location is not None:
@@ -92,9 +97,9 @@ def _table(entries: list[dict[str, Any]]) -> str:
         rows.append(
             (
                 e["name"],
-                str(e["n_classes"]),
-                str(e["n_items"]),
-                "x".join(map(str, e["item_shape"])),
+                str(e["n_classes"] or "-"),
+                str(e["n_items"] or "-"),
+                "x".join(map(str, e["item_shape"])) or "varies",
                 e["default_protocol"],
                 local,
             )
@@ -105,9 +110,14 @@ def _table(entries: list[dict[str, Any]]) -> str:
         lines += ["", f"{e['name']}: {e['description']}"]
         for name, proto in e["protocols"].items():
             default = " (default)" if name == e["default_protocol"] else ""
-            lines.append(f"  protocol {name}{default}: {_sizes_text(proto['sizes'])}")
+            cut = proto.get("map_topk")
+            map_at = f"mAP@{cut if cut else 'all'}"
+            sizes = _sizes_text(proto["sizes"]) or "sizes set by your data"
+            lines.append(f"  protocol {name}{default}: {sizes}; {map_at}")
             lines.append(_wrap(proto["description"], "    ", "    "))
         if not e["available"]:
+            if e["searched"]:
+                lines.append(_wrap(f"looked in: {'; '.join(e['searched'])}", "  ", "    "))
             lines.append(
                 _wrap(f"not available locally; to get it: {e['install_hint']}", "  ", "    ")
             )
@@ -115,7 +125,8 @@ def _table(entries: list[dict[str, Any]]) -> str:
             lines.append(f"  verification failed: {e['verify_error']}")
     lines += [
         "",
-        "Your own data: pass the path of a .npz (X, y), .npy (+ labels file) or .csv file "
+        "Your own data: pass the path of a .npz (X, y), .npy (+ labels file) or .csv file, "
+        "a folder of images with one subfolder per class, or a .txt image list "
         "wherever a dataset name is expected.",
     ]
     return "\n".join(lines)

@@ -54,7 +54,13 @@ def register(subparsers: Any) -> None:
         help="extra method parameter, e.g. --param n_anchors=300 (repeatable; given to every "
         "chosen method that takes it)",
     )
-    parser.add_argument("--topk", type=int, default=None, help="mAP@topk (default: mAP@all)")
+    parser.add_argument(
+        "--topk",
+        type=parse_topk,
+        default="protocol",
+        help="mAP@topk: a number or 'all' (default: the dataset protocol's, see "
+        "`hashlearn datasets`; mAP@all for user data)",
+    )
     parser.add_argument("--k", type=int, default=100, help="k of precision and recall@k")
     parser.add_argument(
         "--ties",
@@ -67,6 +73,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", default=None, help="write results as JSON here")
     parser.add_argument("--plot", default=None, help="write PR-curve PNGs into this folder")
     parser.set_defaults(func=run)
+
+
+def parse_topk(text: str) -> int | str:
+    """``--topk``: a positive integer, or ``all``."""
+    if text.strip().lower() in ("all", "protocol"):
+        return text.strip().lower()
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return value
 
 
 def _check_writable(path: str | None, kind: str) -> None:
@@ -97,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         records, meta = _evaluate_dataset(args)
     print(f"{meta['dataset']} (ties={args.ties})")
-    print(format_table(records, results_columns(k=args.k, topk=args.topk)))
+    print(format_table(records, results_columns(k=args.k, topk=meta["topk"])))
     if args.output:
         write_json_atomic(args.output, {**meta, "results": records})
         log.info("results written to %s", args.output)
@@ -133,18 +152,19 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         download=args.download,
         progress=not args.quiet,
     )
+    topk = dataset.resolve_topk(args.topk)
     records = evaluate_grid(
         methods,
         dataset,
         bits,
         progress=not args.quiet,
         params=per_method,
-        topk=args.topk,
+        topk=topk,
         k=args.k,
         seed=args.seed,
         ties=args.ties,
     )
-    return records, {"dataset": dataset.name, "manifest": dataset.manifest}
+    return records, {"dataset": dataset.name, "topk": topk, "manifest": dataset.manifest}
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
@@ -166,7 +186,8 @@ def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
     )
     record.setdefault("method", Path(args.model).name)
     record.setdefault("bits", record.get("n_bits"))
-    return [record], {"dataset": record.get("dataset", str(args.model)), "model": args.model}
+    meta = {"dataset": record.get("dataset", str(args.model)), "model": args.model}
+    return [record], {**meta, "topk": record.get("topk")}
 
 
 def _write_plots(records: list[dict], folder: Path, dataset: str) -> None:

@@ -170,6 +170,20 @@ class Dataset:
         """The protocol's mAP cut-off (``None``: mAP@all), from the manifest."""
         return self.manifest.get("protocol_parameters", {}).get("map_topk")
 
+    def resolve_topk(self, topk: int | str | None = "protocol") -> int | None:
+        """The mAP cut-off to use: ``"protocol"`` → the protocol's own (:attr:`map_topk`,
+        capped at the database size), ``"all"`` or ``None`` → ``None`` (mAP@all), an int → it."""
+        if topk == "protocol":
+            cut = self.map_topk
+            return None if cut is None else min(int(cut), len(self.database))
+        if topk is None or topk == "all":
+            return None
+        if isinstance(topk, str):
+            raise HashlearnInputError(
+                f"topk must be a positive integer, 'all' or 'protocol', got {topk!r}."
+            )
+        return topk
+
     def split_fingerprint(self, split: str) -> str:
         """SHA-256 identifying one split's items: dataset, sources (with their checksums),
         protocol and the split's indices. Keys caches of per-split results (backbone

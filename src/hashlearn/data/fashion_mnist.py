@@ -227,6 +227,7 @@ def pixels_to_features(images: np.ndarray) -> np.ndarray:
     protocols=[HASHING, OFFICIAL],
     locate=locate,
     install_hint=INSTALL_HINT,
+    searched=lambda data_dir=None: [str(p) for p in search_dirs(data_dir)],
 )
 def read_fashion_mnist(
     *, data_dir: str | os.PathLike | None = None, download: bool = True, progress: bool = True

@@ -4,15 +4,21 @@ Frozen-backbone training (an MLP head over fixed features) is the cheap way to c
 losses and quantization strategies: the expensive backbone runs once per item, and its output
 is cached in an ``.npz`` file (no pickle, atomic write) keyed by a fingerprint of the backbone
 weights and of the input array, so a changed network or data set never reuses a stale cache.
+For image sets too large to fingerprint pixel by pixel (lazy image files),
+:func:`extract_split_features` keys the cache by backbone name, weights and the split's
+manifest fingerprint instead, and :func:`with_backbone_features` gives every split its
+features.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +27,9 @@ from tqdm.auto import tqdm
 
 from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
 from hashlearn._validation import HashlearnInputError
+from hashlearn.data.base import Dataset
+from hashlearn.data.images import ImageTransform
+from hashlearn.deep.image_data import image_loader
 
 log = logging.getLogger("hashlearn")
 
@@ -198,3 +207,116 @@ def pretrain_classifier(
             bar.set_postfix(loss=f"{loss.item():.3f}")
     backbone.eval()
     return backbone
+
+
+def feature_cache_key(
+    backbone_name: str, weights_sha256: str, split_fingerprint: str, transform: dict
+) -> str:
+    """SHA-256 naming one split's backbone features: backbone name, weights, split, transform."""
+    record = {
+        "backbone": backbone_name,
+        "weights_sha256": weights_sha256,
+        "split": split_fingerprint,
+        "transform": transform,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def extract_split_features(
+    backbone: nn.Module,
+    dataset: Dataset,
+    split: str,
+    *,
+    backbone_name: str,
+    cache_dir: str | os.PathLike | None = None,
+    transform: ImageTransform | None = None,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> np.ndarray:
+    """Frozen-backbone features of one split's images, cached on disk.
+
+    Images (in memory or lazy files) are decoded and transformed in ``torch.utils.data``
+    workers (``num_workers``) and run through ``backbone`` on its device. The cache file in
+    ``cache_dir`` (default ``$XDG_CACHE_HOME/hashlearn/features``) is keyed by
+    :func:`feature_cache_key` — the backbone name, the SHA-256 of its weights, the split's
+    :meth:`~hashlearn.data.Dataset.split_fingerprint` (dataset files' checksums, protocol,
+    items) and the transform — so another network, other weights, other files or another split
+    never reuse it. ``transform`` defaults to DeepHash-pytorch's evaluation preprocessing
+    (resize 256, centre crop 224) without normalisation, which hashlearn's pretrained backbones
+    apply themselves.
+    """
+    from hashlearn.data.download import user_cache_dir
+
+    images = getattr(dataset, split).images if split in dataset.splits() else None
+    if images is None:
+        raise HashlearnInputError(
+            f"dataset {dataset.name!r} has no images in split {split!r}; "
+            f"its splits: {', '.join(dataset.splits())}."
+        )
+    transform = transform or ImageTransform(mean=None, std=None)
+    weights = fingerprint(backbone)
+    key = feature_cache_key(
+        backbone_name, weights, dataset.split_fingerprint(split), transform.describe()
+    )
+    folder = Path(cache_dir) if cache_dir is not None else user_cache_dir() / "features"
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[-40:]
+    path = folder / f"{stem}-{split}-{backbone_name}-{key[:16]}.npz"
+    if path.is_file():
+        try:
+            arrays, meta = load_arrays(path)
+            if meta.get("key") == key and len(arrays["features"]) == len(images):
+                log.info("backbone features of %s/%s from cache %s", dataset.name, split, path)
+                return arrays["features"]
+        except (HashlearnFileError, KeyError) as exc:
+            log.warning("ignoring unreadable feature cache %s: %s", path, exc)
+    loader = image_loader(
+        images, transform=transform, batch_size=batch_size, num_workers=num_workers
+    )
+    device = module_device(backbone)
+    was_training = backbone.training
+    backbone.eval()
+    outs = []
+    with torch.no_grad():
+        for batch, _labels, _index in tqdm(
+            loader, desc=f"features {split}", disable=not progress, leave=False
+        ):
+            outs.append(backbone(batch.to(device)).float().cpu().numpy())
+    backbone.train(was_training)
+    features = np.concatenate(outs).astype(np.float32, copy=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "key": key,
+        "backbone": backbone_name,
+        "weights_sha256": weights,
+        "split_fingerprint": dataset.split_fingerprint(split),
+        "transform": transform.describe(),
+        "dataset": dataset.name,
+        "split": split,
+        "n": len(features),
+    }
+    save_arrays(path, {"features": features}, meta)
+    return features
+
+
+def with_backbone_features(
+    dataset: Dataset, backbone: nn.Module, *, backbone_name: str, **kwargs: Any
+) -> Dataset:
+    """Set every split's ``X`` to its (cached) backbone features and return ``dataset``.
+
+    Lets feature-based methods (shallow hashing, the ``mlp`` head) run on image sets whose
+    images are read lazily; ``kwargs`` go to :func:`extract_split_features`. The manifest
+    records the backbone and the SHA-256 of its weights.
+    """
+    done: dict[int, np.ndarray] = {}
+    for name, split in dataset.splits().items():
+        if id(split) not in done:
+            done[id(split)] = extract_split_features(
+                backbone, dataset, name, backbone_name=backbone_name, **kwargs
+            )
+        split.X = done[id(split)]
+    dataset.manifest["features"] = {
+        "backbone": backbone_name,
+        "weights_sha256": fingerprint(backbone),
+    }
+    return dataset

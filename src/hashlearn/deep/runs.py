@@ -280,7 +280,7 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
 
 def evaluate_run(
     run_dir: str | os.PathLike,
-    topk: int | None = None,
+    topk: int | str | None = "protocol",
     *,
     data_dir: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
@@ -293,7 +293,9 @@ def evaluate_run(
 
     Args:
         run_dir: a run directory written by ``hashlearn train``.
-        topk: mAP cut-off (None = mAP@all).
+        topk: mAP cut-off: ``"protocol"`` (the dataset protocol's, e.g. 5000 for CIFAR-10
+            ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
+            ``"all"`` for mAP@all.
         data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
             default search path).
         device: where to encode (see :func:`load_run`).
@@ -322,6 +324,7 @@ def evaluate_run(
     if data_dir is not None:
         kwargs["data_dir"] = data_dir
     dataset = load_dataset(data["name"], **kwargs)
+    topk = dataset.resolve_topk(topk)
     field = "X" if hasher.input_kind == "features" else "images"
     query = getattr(dataset.query, field)
     database = getattr(dataset.database, field)
@@ -335,6 +338,11 @@ def evaluate_run(
     )
     result = dict(result)
     result.update(
-        {"dataset": data["name"], "split_seed": data["split_seed"], "n_bits": hasher.n_bits}
+        {
+            "dataset": data["name"],
+            "split_seed": data["split_seed"],
+            "n_bits": hasher.n_bits,
+            "topk": topk,
+        }
     )
     return result
