@@ -34,8 +34,8 @@ from hashlearn.data.base import Dataset, make_dataset
 from hashlearn.data.image_lists import NoFeatures, parse_list_file
 from hashlearn.data.images import IMAGE_SUFFIXES, ImageFiles, find_images
 from hashlearn.data.registry import Source, register_dataset
-from hashlearn.data.splits import Protocol, check_seed
-from hashlearn.data.user import SizeArg, encode_labels, split_indices
+from hashlearn.data.splits import Protocol, SizeArg, check_seed, split_indices
+from hashlearn.data.user import encode_labels
 
 LIST_NAME = "images.txt"
 USER_SPLIT = {"query_size": 0.1, "val_size": 0, "train_size": None}
