@@ -58,8 +58,8 @@ def register(subparsers: Any) -> None:
         "--topk",
         type=parse_topk,
         default="protocol",
-        help="mAP@topk: a number or 'all' (default: the dataset protocol's, see "
-        "`hashlearn datasets`; mAP@all for user data)",
+        help="mAP@topk: a number, 'all', or 'protocol' for the dataset protocol's cut-off "
+        "(shown by `hashlearn datasets`; mAP@all for user data)",
     )
     parser.add_argument("--k", type=int, default=100, help="k of precision and recall@k")
     parser.add_argument(
