@@ -1,14 +1,26 @@
-"""Atomic, pickle-free file writing.
+"""Verified, atomic, pickle-free file writing; checksummed arrays; advisory file locks.
 
-Files are written to a temporary sibling and renamed into place with :func:`os.replace`, so a
-crash or a full disk never leaves a half-written model, index or result file behind.
+Every file is written to a temporary sibling ``.NAME.<pid>-<random>.tmp``, flushed, fsynced and
+checked (bytes on disk = bytes written) before :func:`os.replace` moves it onto ``NAME``; the
+folder is fsynced after the rename. A full disk, a write error or a crash therefore never
+replaces a good file with a short one: the old file stays and the error names the path. Temporary
+files left by a killed writer (its pid is gone, or the file is older than a day) are removed by
+the next write to the same name.
+
+Arrays go through Python file objects (:func:`numpy.lib.format.write_array` on a checked
+writer), never ``ndarray.tofile``, which ignores write errors. :func:`save_arrays` stores the
+SHA-256 of every array and of the metadata; :func:`load_arrays` verifies them.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
-import tempfile
+import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,55 +28,243 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - non-POSIX: locks become no-ops
+    fcntl = None  # type: ignore[assignment]
+
+#: A temporary file older than this is stale even if its pid is alive (pids are reused).
+STALE_TEMP_SECONDS = 24 * 3600
+META_KEY, META_DIGEST_KEY, CHECKSUMS_KEY = "__meta__", "__meta_sha256__", "_checksums"
+
 
 class HashlearnFileError(OSError):
     """Raised when a file cannot be written, read or parsed."""
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``."""
+def _describe(exc: OSError) -> str:
+    """``strerror`` of an OS error, with its errno name (``No space left on device [ENOSPC]``)."""
+    name = errno.errorcode.get(exc.errno or 0)
+    text = exc.strerror or str(exc)
+    return f"{text} [{name}]" if name else text
+
+
+# -- temporary files ---------------------------------------------------------------------------
+def _temp_parts(target: Path) -> tuple[str, str]:
+    return f".{target.name}.", ".tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary files of ``path`` left by dead writers (or older than a day).
+
+    Only names of the form ``.NAME.<pid>-<hex>.tmp`` are touched; a writer that is still
+    running keeps its file. Returns the removed paths.
+    """
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.exists():
+    prefix, suffix = _temp_parts(target)
+    directory = target.parent
+    removed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        pid_text, _, rand = name[len(prefix) : -len(suffix)].partition("-")
+        if not (pid_text.isdigit() and rand):
+            continue
+        try:
+            age = now - entry.stat().st_mtime
+        except OSError:
+            continue
+        if not _pid_alive(int(pid_text)) or age > STALE_TEMP_SECONDS:
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def _prepare_target(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Check ``path`` can be replaced; clean its stale temps; reserve a new temp path."""
+    target = Path(path)
+    directory = target.parent
+    if not directory.is_dir():
         raise HashlearnFileError(
             f"cannot write {target}: folder {directory} does not exist; create it first."
         )
+    if target.is_dir():
+        raise HashlearnFileError(
+            f"cannot write {target}: it is a directory; choose a file name instead."
+        )
+    clean_stale_temps(target)
+    prefix, suffix = _temp_parts(target)
+    tmp = directory / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
         raise HashlearnFileError(
-            f"cannot write {target}: {exc.strerror}; choose a writable location."
+            f"cannot write {target}: {_describe(exc)}; choose a writable location."
         ) from None
-    os.close(fd)
-    tmp_path = Path(tmp)
+    return target, tmp
+
+
+def _fsync_dir(directory: Path) -> None:
     try:
-        yield tmp_path
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, target)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _failed(target: Path, exc: OSError) -> HashlearnFileError:
+    kept = "the previous file is unchanged" if target.exists() else "nothing was written"
+    return HashlearnFileError(f"could not write {target}: {_describe(exc)}; {kept}.")
+
+
+# -- writers -----------------------------------------------------------------------------------
+class VerifiedWriter(io.RawIOBase):
+    """A binary file object that fails loudly: every write error names the target file.
+
+    It tracks the furthest byte written; :meth:`commit` flushes, fsyncs and checks that the file
+    on disk has exactly that size before :func:`atomic_write` renames it into place.
+    """
+
+    def __init__(self, handle: io.BufferedWriter, target: Path):
+        super().__init__()
+        self._handle, self.target, self._end = handle, target, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        try:
+            written = self._handle.write(data)
+            position = self._handle.tell()
+        except OSError as exc:
+            raise _failed(self.target, exc) from exc
+        if written != size:
+            raise HashlearnFileError(
+                f"could not write {self.target}: short write ({written} of {size} bytes)."
+            )
+        self._end = max(self._end, position)
+        return size
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def flush(self) -> None:
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            raise _failed(self.target, exc) from exc
+
+    def commit(self) -> None:
+        """Flush and fsync; raise unless the file on disk holds every byte written."""
+        self.flush()
+        try:
+            os.fsync(self._handle.fileno())
+            size = os.fstat(self._handle.fileno()).st_size
+        except OSError as exc:
+            raise _failed(self.target, exc) from exc
+        if size != self._end:
+            raise HashlearnFileError(
+                f"could not write {self.target}: {size} bytes reached the disk of {self._end} "
+                "written; the previous file is unchanged."
+            )
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[VerifiedWriter]:
+    """Yield a checked binary file object; on success it is verified and renamed onto ``path``.
+
+    On any error the temporary file is removed and ``path`` keeps its previous content.
+    """
+    target, tmp = _prepare_target(path)
+    try:
+        with open(tmp, "r+b") as handle:
+            writer = VerifiedWriter(handle, target)
+            yield writer
+            writer.commit()
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, HashlearnFileError):
+            raise _failed(target, exc) from exc
         raise
+    _fsync_dir(target.parent)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for writers that need a file name (FAISS,
+    safetensors); on success it is fsynced and renamed onto ``path``.
+
+    Prefer :func:`atomic_write`, which also checks every write.
+    """
+    target, tmp = _prepare_target(path)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, HashlearnFileError):
+            raise _failed(target, exc) from exc
+        raise
+    _fsync_dir(target.parent)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, verified."""
+    with atomic_write(path) as handle:
+        handle.write(data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Write ``text`` (UTF-8) to ``path`` atomically, verified."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write ``obj`` as indented JSON to ``path`` atomically, verified."""
     write_text_atomic(
         path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
     )
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write one array as ``.npy`` atomically, verified (never through ``ndarray.tofile``)."""
+    array = np.asanyarray(array)
+    with atomic_write(path) as handle:
+        np.lib.format.write_array(handle, array, allow_pickle=False)
 
 
 def _json_default(obj: Any) -> Any:
@@ -77,35 +277,128 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
-def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Save named arrays plus a JSON metadata dict to an ``.npz`` file, atomically.
+# -- checksummed array archives ----------------------------------------------------------------
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and C-order bytes (hex)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.reshape(-1).view(np.uint8).data if array.size else b"")
+    return digest.hexdigest()
 
-    The metadata is stored as a UTF-8 byte array so that loading never needs pickle.
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Save named arrays plus a JSON metadata dict to an ``.npz`` file, atomically and verified.
+
+    The metadata is stored as UTF-8 bytes (loading never needs pickle) together with the
+    SHA-256 of every array; a second entry holds the SHA-256 of the metadata itself.
     """
     payload = {key: np.asarray(value) for key, value in arrays.items()}
     for key, value in payload.items():
         if value.dtype == object:
             raise HashlearnFileError(f"array {key!r} has dtype object and cannot be saved safely")
-    payload["__meta__"] = np.frombuffer(
-        json.dumps(meta, default=_json_default).encode("utf-8"), dtype=np.uint8
+        if key.startswith("__"):
+            raise HashlearnFileError(f"array name {key!r} is reserved")
+    full_meta = {**meta, CHECKSUMS_KEY: {k: array_sha256(v) for k, v in payload.items()}}
+    meta_bytes = json.dumps(full_meta, default=_json_default).encode("utf-8")
+    payload[META_KEY] = np.frombuffer(meta_bytes, dtype=np.uint8)
+    payload[META_DIGEST_KEY] = np.frombuffer(
+        hashlib.sha256(meta_bytes).hexdigest().encode(), dtype=np.uint8
     )
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **payload)
+    with atomic_write(path) as handle:
+        np.savez(handle, **payload)
 
 
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Load a file written by :func:`save_arrays`; raise a clear error if it is damaged."""
+    """Load a file written by :func:`save_arrays`, verifying its checksums.
+
+    Files written before checksums existed (no ``__meta_sha256__`` entry) load unverified.
+    Raises :class:`HashlearnFileError` naming ``path`` if it is damaged or was edited.
+    """
     path = Path(path)
     if not path.is_file():
         raise HashlearnFileError(f"no such file: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
+        meta_bytes = arrays.pop(META_KEY).tobytes()
+        meta = json.loads(meta_bytes.decode("utf-8"))
     except Exception as exc:
         raise HashlearnFileError(
             f"{path} is not a valid hashlearn file or is corrupted ({type(exc).__name__}: {exc}); "
             "re-create it with the matching save() call."
         ) from None
+    stored_digest = arrays.pop(META_DIGEST_KEY, None)
+    if stored_digest is None:
+        return arrays, meta
+    damaged = "its content does not match the checksums stored when it was saved"
+    fix = "the file was edited or corrupted; re-create it with the matching save() call"
+    if stored_digest.tobytes().decode("ascii", "replace") != hashlib.sha256(meta_bytes).hexdigest():
+        raise HashlearnFileError(f"{path}: {damaged} (metadata); {fix}.")
+    checksums = meta.pop(CHECKSUMS_KEY, None)
+    if not isinstance(checksums, dict) or set(checksums) != set(arrays):
+        raise HashlearnFileError(f"{path}: {damaged} (the set of arrays differs); {fix}.")
+    for key, value in arrays.items():
+        if array_sha256(value) != checksums[key]:
+            raise HashlearnFileError(f"{path}: {damaged} (array {key!r}); {fix}.")
     return arrays, meta
+
+
+# -- locks -------------------------------------------------------------------------------------
+_HELD: dict[str, list] = {}  # lock file -> [fd, depth], for re-entrant use within a process
+
+
+def lock_path_for(path: str | os.PathLike) -> Path:
+    """The lock file guarding ``path``: ``DIR/.lock`` for a folder, ``.NAME.lock`` beside a file."""
+    target = Path(path)
+    return target / ".lock" if target.is_dir() else target.parent / f".{target.name}.lock"
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike, *, timeout: float = 0.0) -> Iterator[Path]:
+    """Hold an exclusive advisory lock (``fcntl.flock``) on ``path`` for the ``with`` block.
+
+    A second process asking for the same lock waits up to ``timeout`` seconds, then gets a
+    :class:`HashlearnFileError` saying that another process is writing ``path``. The kernel drops
+    the lock when its holder exits, even after ``kill -9``, so a lock is never stale. Re-entrant
+    within one process (a ``save`` inside a locked read-modify-write does not deadlock).
+    """
+    target = Path(path)
+    lock = lock_path_for(target)
+    key = os.path.realpath(lock)
+    if fcntl is None or key in _HELD:
+        if key in _HELD:
+            _HELD[key][1] += 1
+        try:
+            yield lock
+        finally:
+            if key in _HELD:
+                _HELD[key][1] -= 1
+        return
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise HashlearnFileError(f"cannot lock {target}: {_describe(exc)} ({lock}).") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                who = f" (pid {holder})" if holder.isdigit() else ""
+                raise HashlearnFileError(
+                    f"another process{who} is writing {target}; wait for it to finish and "
+                    "retry (its lock is released when it exits)."
+                ) from None
+            time.sleep(0.05)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _HELD[key] = [fd, 1]
+    try:
+        yield lock
+    finally:
+        del _HELD[key]
+        os.ftruncate(fd, 0)
+        os.close(fd)  # closing the descriptor releases the flock

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hashlearn._io import atomic_path
+from hashlearn._io import atomic_write
 
 
 def results_columns(
@@ -92,7 +92,7 @@ def plot_pr_curves(
     ax.legend(fontsize=8)
     fig.tight_layout()
     target = Path(path)
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png")
+    with atomic_write(target) as handle:
+        fig.savefig(handle, format="png")
     plt.close(fig)
     return target

@@ -27,17 +27,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from hashlearn._io import atomic_path
+    from hashlearn._io import save_npy
     from hashlearn.catalogue import load_model
     from hashlearn.data import read_arrays
 
     model = load_model(args.model)
     X, _ = read_arrays(args.data, require_labels=False)
     codes = model.encode(X)
-    with atomic_path(args.output) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, codes)
+    save_npy(args.output, codes)
     print(json.dumps({"codes": args.output, "n": len(codes), "bits": int(model.n_bits_)}))
     log.info("wrote %d codes of %d bits to %s", len(codes), model.n_bits_, args.output)
     return 0

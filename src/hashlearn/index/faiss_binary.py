@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from hashlearn._io import HashlearnFileError, atomic_path
+from hashlearn._io import HashlearnFileError, file_lock, write_bytes_atomic
 from hashlearn._validation import HashlearnInputError
 from hashlearn.index.base import BinaryIndex
 
@@ -70,10 +70,11 @@ class FaissBinaryIndex(BinaryIndex):
         return distances.astype(np.int32), ids.astype(np.int64)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write with ``faiss.write_index_binary``, atomically."""
+        """Write FAISS's own format (``serialize_index_binary``), atomically and verified,
+        under :func:`hashlearn._io.file_lock` (a concurrent writer gets a clear error)."""
         faiss = _import_faiss()
-        with atomic_path(path) as tmp:
-            faiss.write_index_binary(self._index, str(tmp))
+        with file_lock(path):
+            write_bytes_atomic(path, faiss.serialize_index_binary(self._index).tobytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FaissBinaryIndex:

@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from hashlearn._bitops import to_words
-from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
+from hashlearn._io import HashlearnFileError, file_lock, load_arrays, save_arrays
+from hashlearn.codes import n_bytes_for
 from hashlearn.index._knn import QUERY_BLOCK, knn_counting_sort, knn_search
 from hashlearn.index.base import BinaryIndex
 
@@ -77,15 +78,36 @@ class HammingIndex(BinaryIndex):
         return words.view(np.uint8).reshape(self._ntotal, -1)[:, : self.n_bytes].copy()
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to ``path`` (``.npz``, no pickle), atomically."""
-        save_arrays(path, {"codes": self.codes}, {"kind": "HammingIndex", "n_bits": self.n_bits})
+        """Write the index to ``path`` (``.npz``, no pickle, SHA-256 checked), atomically, under
+        :func:`hashlearn._io.file_lock`: a concurrent writer gets a clear error. Wrap a
+        load → add → save in ``file_lock(path)`` to make the whole update exclusive."""
+        with file_lock(path):
+            save_arrays(
+                path, {"codes": self.codes}, {"kind": "HammingIndex", "n_bits": self.n_bits}
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> HammingIndex:
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`; its checksums and ``n_bits`` are verified."""
         arrays, meta = load_arrays(path)
-        if meta.get("kind") != "HammingIndex" or "codes" not in arrays:
+        codes, n_bits = arrays.get("codes"), meta.get("n_bits")
+        if meta.get("kind") != "HammingIndex" or codes is None:
             raise HashlearnFileError(f"{path} does not hold a HammingIndex.")
-        index = cls(meta["n_bits"])
-        index.add(arrays["codes"])
+        if isinstance(n_bits, bool) or not isinstance(n_bits, int) or n_bits < 1:
+            raise HashlearnFileError(f"{path}: n_bits={n_bits!r} in its metadata is not valid.")
+        spare = 8 * n_bytes_for(n_bits) - n_bits
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != n_bytes_for(n_bits):
+            raise HashlearnFileError(
+                f"{path}: its metadata says n_bits={n_bits} ({n_bytes_for(n_bits)} bytes per "
+                f"code) but it holds {codes.dtype} codes of shape {codes.shape}; the file was "
+                "edited or corrupted."
+            )
+        if spare and len(codes) and (codes[:, -1] & np.uint8((1 << spare) - 1)).any():
+            raise HashlearnFileError(
+                f"{path}: its metadata says n_bits={n_bits} but the codes use bits beyond "
+                f"{n_bits}; the file was edited or corrupted."
+            )
+        index = cls(n_bits)
+        if len(codes):
+            index.add(codes)
         return index
