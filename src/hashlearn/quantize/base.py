@@ -18,7 +18,6 @@ from sklearn.utils.validation import check_is_fitted
 from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
 from hashlearn._validation import check_features
 from hashlearn.codes import pack
-from hashlearn.registry import registered_methods
 
 FORMAT_VERSION = 1
 
@@ -83,28 +82,24 @@ class BaseQuantizer(TransformerMixin, BaseEstimator):
         The stored method's module must be imported; :func:`hashlearn.catalogue.load_model`
         imports every method and loads any model.
         """
+        from hashlearn._model_checks import build_model, check_loaded, model_class
+
         arrays, meta = load_arrays(path)
         if meta.get("format_version") != FORMAT_VERSION or "params" not in meta:
             raise HashlearnFileError(f"{path} is not a hashlearn model file (no format version).")
-        target = cls
-        if meta.get("method"):
-            target = registered_methods().get(meta["method"])
-            if target is None:
-                raise HashlearnFileError(
-                    f"{path} holds a {meta['method']!r} model, a method whose module is not "
-                    "imported; load it with hashlearn.catalogue.load_model(path)."
-                )
-            if not issubclass(target, cls):
-                raise HashlearnFileError(
-                    f"{path} holds a {meta['class']} model, not a {cls.__name__}; "
-                    f"load it with {meta['class']}.load()."
-                )
-        model = target(**meta["params"])
-        scalars = dict(meta["scalars"])
+        target = model_class(path, meta, cls)
+        if not issubclass(target, cls):
+            raise HashlearnFileError(
+                f"{path} holds a {meta['class']} model, not a {cls.__name__}; "
+                f"load it with {meta['class']}.load()."
+            )
+        model = build_model(path, target, meta["params"])
+        scalars = dict(meta.get("scalars") or {})
         for key, value in arrays.items():
             if scalars.pop(f"{key}__aslist", False):
                 value = value.tolist()
             setattr(model, key, value)
         for key, value in scalars.items():
             setattr(model, key, value)
+        check_loaded(path, model)
         return model
