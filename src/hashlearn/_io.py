@@ -101,8 +101,9 @@ def _prepare_target(path: str | os.PathLike) -> tuple[Path, Path]:
     target = Path(path)
     directory = target.parent
     if not directory.is_dir():
+        problem = "is a file, not a folder" if directory.exists() else "does not exist"
         raise HashlearnFileError(
-            f"cannot write {target}: folder {directory} does not exist; create it first."
+            f"cannot write {target}: folder {directory} {problem}; create the folder first."
         )
     if target.is_dir():
         raise HashlearnFileError(

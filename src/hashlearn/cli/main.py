@@ -9,6 +9,7 @@ break a progress bar, and ``--quiet`` silences both.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -54,6 +55,20 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # disk full, a folder where a file should be, permissions, ...
+        print(f"hashlearn {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path(s) and the cause of an OS error, e.g.
+    ``runs/a: File exists [EEXIST]``."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    name = errno.errorcode.get(exc.errno or 0)
+    if name:
+        cause = f"{cause} [{name}]"
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
 if __name__ == "__main__":  # pragma: no cover
