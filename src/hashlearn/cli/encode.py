@@ -23,6 +23,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", required=True, help="model file (.npz)")
     parser.add_argument("--data", required=True, help="features file (.npz, .npy, .csv)")
     parser.add_argument("--output", required=True, help="codes file to write (.npy)")
+    parser.add_argument(
+        "--no-csv-labels",
+        action="store_true",
+        help="a .csv/.tsv --data has no label column (default: its last column is the label)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -32,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from hashlearn.data import read_arrays
 
     model = load_model(args.model)
-    X, _ = read_arrays(args.data, require_labels=False)
+    X, _ = read_arrays(args.data, require_labels=False, csv_labels=not args.no_csv_labels)
     codes = model.encode(X)
     save_npy(args.output, codes)
     print(json.dumps({"codes": args.output, "n": len(codes), "bits": int(model.n_bits_)}))

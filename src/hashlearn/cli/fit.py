@@ -34,6 +34,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="random_state of the method")
     parser.add_argument("--output", required=True, help="model file to write (.npz)")
+    parser.add_argument(
+        "--no-csv-labels",
+        action="store_true",
+        help="a .csv/.tsv --data has no label column (default: its last column is the label)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     model = make_method(
         args.method, n_bits=args.bits, random_state=args.seed, **parse_params(args.param)
     )
-    X, y = read_arrays(args.data, args.labels, require_labels=supervised)
+    X, y = read_arrays(
+        args.data, args.labels, require_labels=supervised, csv_labels=not args.no_csv_labels
+    )
     start = time.perf_counter()
     model.fit(X, y)  # unsupervised methods ignore y, as in scikit-learn
     seconds = time.perf_counter() - start

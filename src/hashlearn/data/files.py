@@ -5,8 +5,10 @@
   ``X_train``/``y_train`` and ``X_val``/``y_val``), used as they are.
 * ``.npy``: a 2-D feature matrix; the labels come from a separate file (``labels_path``).
 * ``.csv`` / ``.tsv``: one item per row, numeric features; the labels are the last column
-  (numbers or text) unless ``labels_path`` is given. A first row that is not numeric is taken
-  as a header.
+  (numbers or text) unless ``labels_path`` is given or ``csv_labels=False`` (every column is a
+  feature). This holds whether or not the caller needs labels, so ``hashlearn fit`` of an
+  unsupervised method and ``hashlearn encode`` read the same columns as features. A first row
+  that is not numeric is taken as a header.
 
 Labels files: ``.npy`` (1-D ids or a 2-D multi-hot matrix) or text (``.csv``/``.tsv``/``.txt``,
 one label per line, or one 0/1 column per class). Nothing is ever unpickled.
@@ -197,11 +199,13 @@ def read_arrays(
     labels_path: str | os.PathLike | None = None,
     *,
     require_labels: bool = True,
+    csv_labels: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Read ``(X, y)`` from a features file and optional labels file (see the module docstring).
 
-    With ``require_labels=False`` a file without labels gives ``(X, None)``; a CSV is then
-    read as features only, unless a labels file is given.
+    With ``require_labels=False`` a file without labels gives ``(X, None)``. A ``.csv``/``.tsv``
+    without a labels file has its labels in the last column (the documented format) unless
+    ``csv_labels=False``, which reads every column as a feature.
     """
     path = _existing(features_path, "features")
     suffix = path.suffix.lower()
@@ -210,7 +214,7 @@ def read_arrays(
     elif suffix == ".npy":
         X, y = _load_npy(path), None
     elif suffix in (".csv", ".tsv"):
-        X, y = _read_text_table(path, labels_last=labels_path is None and require_labels)
+        X, y = _read_text_table(path, labels_last=labels_path is None and csv_labels)
     else:
         raise HashlearnFileError(
             f"unsupported features file type {suffix!r} ({path}); use .npz, .npy or .csv."
