@@ -81,7 +81,8 @@ def test_save_into_missing_folder_is_a_clear_error(tmp_path, features):
         (SignQuantizer(0), None, "positive integer"),
         (SignQuantizer(4), np.array([[1.0, np.nan], [2.0, 3.0]]), "NaN"),
         (SignQuantizer(4), np.ones(5), "2-D"),
-        (SignQuantizer(4), np.ones((0, 3)), "at least 1"),
+        (SignQuantizer(4), np.ones((0, 3)), "at least 2"),
+        (SignQuantizer(2), np.ones((1, 3)), "at least 2"),
     ],
 )
 def test_bad_input_gets_clear_errors(features, model, X, message):

@@ -46,7 +46,8 @@ def check_features(
         )
     if arr.shape[0] < min_samples:
         raise HashlearnInputError(
-            f"{name} has {arr.shape[0]} samples but at least {min_samples} are needed."
+            f"{name} has {arr.shape[0]} sample(s) but at least {min_samples} are needed; "
+            "pass more rows."
         )
     if arr.shape[1] == 0:
         raise HashlearnInputError(f"{name} has no features (shape {arr.shape}).")

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
+from hashlearn._scaling import check_finite_projection
 from hashlearn._validation import check_features
 from hashlearn.codes import pack
 
@@ -35,7 +36,7 @@ class BaseQuantizer(TransformerMixin, BaseEstimator):
         """Continuous codes (n_samples, n_bits); their signs are the bits."""
         check_is_fitted(self)
         X = check_features(X, "X", n_features=self.n_features_in_)
-        return self._project(X)
+        return check_finite_projection(self._project(X), X)
 
     def encode(self, X: Any) -> np.ndarray:
         """Packed binary codes, ``uint8`` of shape (n_samples, ceil(n_bits / 8))."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._scaling import unit_scaled
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.sign import SignQuantizer
@@ -47,7 +48,7 @@ class PCAHash(SignQuantizer):
                 f"need at least {n_bits + 1} samples; pass more data or lower n_bits."
             )
         super().fit(X)
-        variances = self._project(X).var(axis=0)
+        variances = unit_scaled(self._project(X))[0].var(axis=0)
         n_informative = int(np.sum(variances > 1e-10 * max(variances.max(), 1e-300)))
         if n_informative < n_bits:
             raise HashlearnInputError(

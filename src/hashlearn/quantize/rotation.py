@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
@@ -31,7 +32,12 @@ from hashlearn.registry import register_method
 
 
 def rescale_rows(Z: np.ndarray) -> np.ndarray:
-    """Rows of ``Z`` rescaled to Euclidean norm √k (k = number of columns); zero rows kept."""
+    """Rows of ``Z`` rescaled to Euclidean norm √k (k = number of columns); zero rows kept.
+
+    Each row is first divided by a power of two near its largest entry, so the norm neither
+    overflows (entries near 1e300) nor underflows (near 1e-300).
+    """
+    Z = unit_scaled(Z, axis=1)[0]
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
     return Z * (np.sqrt(Z.shape[1]) / np.where(norms > 0, norms, 1.0))
 
@@ -58,7 +64,7 @@ class RotationQuantizer(BaseQuantizer):
     def fit(self, X: Any, y: Any = None) -> RotationQuantizer:
         """Learn the preprocessing (mean, PCA) and the rotation from training features ``X``."""
         self._validate_params()
-        X = check_features(X, "X")
+        X = check_features(X, "X", min_samples=2)
         n_samples, n_features = X.shape
         n_bits = (
             n_features if self.n_bits is None else check_n_bits(self.n_bits, maximum=n_features)
@@ -70,12 +76,12 @@ class RotationQuantizer(BaseQuantizer):
             )
         constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
         if n_features > n_bits:
-            self.mean_ = X.mean(axis=0, dtype=np.float64)
+            self.mean_ = safe_mean(X)
             centred = X - self.mean_.astype(X.dtype)
             self.components_ = pca_components(centred, n_bits)
             Z = centred @ self.components_.astype(X.dtype)
             del centred
-            variances = Z.var(axis=0)
+            variances = unit_scaled(Z)[0].var(axis=0)
             n_informative = int(np.sum(variances > 1e-10 * max(variances.max(), 1e-300)))
             if n_informative < n_bits:
                 raise HashlearnInputError(
@@ -91,7 +97,7 @@ class RotationQuantizer(BaseQuantizer):
                     "constant one carries no information; drop it or pass a smaller n_bits "
                     "(a PCA projection then precedes the rotation)."
                 )
-            self.mean_ = X.mean(axis=0, dtype=np.float64) if self._center_unprojected() else None
+            self.mean_ = safe_mean(X) if self._center_unprojected() else None
             self.components_ = None
             Z = X if self.mean_ is None else X - self.mean_.astype(X.dtype)
         if self.rescale_rows:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_choice, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
@@ -14,7 +15,12 @@ from hashlearn.registry import register_method
 
 
 def pca_components(X_centred: np.ndarray, n_components: int) -> np.ndarray:
-    """Top ``n_components`` principal directions (d, n_components), sign-fixed for determinism."""
+    """Top ``n_components`` principal directions (d, n_components), sign-fixed for determinism.
+
+    The data are scaled to unit magnitude first (exactly, by a power of two), so the covariance
+    neither overflows nor underflows for features near 1e±300.
+    """
+    X_centred = unit_scaled(X_centred)[0]
     cov = X_centred.T @ X_centred / max(len(X_centred) - 1, 1)
     eigvals, eigvecs = np.linalg.eigh(cov.astype(np.float64))
     components = eigvecs[:, ::-1][:, :n_components]
@@ -53,7 +59,7 @@ class SignQuantizer(BaseQuantizer):
     def fit(self, X: Any, y: Any = None) -> SignQuantizer:
         """Learn the mean and the projection from training features ``X``."""
         check_choice(self.projection, ("pca", "random", "none"), "projection")
-        X = check_features(X, "X")
+        X = check_features(X, "X", min_samples=2)
         n_features = X.shape[1]
         n_bits = n_features if self.n_bits is None else check_n_bits(self.n_bits)
         if self.projection != "random":
@@ -63,7 +69,7 @@ class SignQuantizer(BaseQuantizer):
                 f"projection='none' gives one bit per feature ({n_features}), but n_bits={n_bits}; "
                 "use projection='pca' or 'random' to change the code length."
             )
-        self.mean_ = X.mean(axis=0) if self.center else np.zeros(n_features)
+        self.mean_ = safe_mean(X) if self.center else np.zeros(n_features)
         if self.projection == "pca":
             self.components_ = pca_components(X - self.mean_, n_bits)
         elif self.projection == "random":

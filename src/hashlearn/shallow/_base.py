@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._scaling import check_magnitude
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
@@ -52,6 +53,7 @@ class KernelHashing(BaseQuantizer):
     def _prepare(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Validate inputs, learn the kernel map; return (Φ centred (n, m), ΦᵀΦ, Y multi-hot)."""
         X = check_features(X, "X", min_samples=2)
+        check_magnitude(X, type(self).__name__)
         Y = check_labels(y, len(X))
         n_bits = check_n_bits(self.n_bits)
         n_anchors = check_int(self.n_anchors, "n_anchors")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
+from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._validation import check_features, check_n_bits
 from hashlearn.quantize.base import BaseQuantizer
 from hashlearn.registry import register_method
@@ -63,8 +64,10 @@ class CCAITQ(BaseQuantizer):
         X = check_features(X, "X", min_samples=2)
         Y = check_labels(y, len(X))
         n_bits = check_n_bits(self.n_bits, maximum=X.shape[1])
-        self.mean_ = X.mean(axis=0, dtype=np.float64)
-        Xc = X - self.mean_.astype(X.dtype)
+        self.mean_ = safe_mean(X)
+        # Codes are signs of a linear map, so scaling the centred data by a power of two (exact)
+        # changes no code; it keeps the covariances clear of overflow and underflow.
+        Xc = unit_scaled(X - self.mean_.astype(X.dtype))[0]
         Yc = Y - Y.mean(axis=0)
         n = len(X)
         Cxx = (Xc.T @ Xc).astype(np.float64) / n
