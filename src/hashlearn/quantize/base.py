@@ -36,7 +36,9 @@ class BaseQuantizer(TransformerMixin, BaseEstimator):
         """Continuous codes (n_samples, n_bits); their signs are the bits."""
         check_is_fitted(self)
         X = check_features(X, "X", n_features=self.n_features_in_)
-        return check_finite_projection(self._project(X), X)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+            Z = self._project(X)
+        return check_finite_projection(Z, X)
 
     def encode(self, X: Any) -> np.ndarray:
         """Packed binary codes, ``uint8`` of shape (n_samples, ceil(n_bits / 8))."""
