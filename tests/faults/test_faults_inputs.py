@@ -7,10 +7,10 @@ import pytest
 from sklearn.datasets import load_digits
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.catalogue import available_methods, make_method
 from hashlearn.cli.main import main
 from hashlearn.data import read_arrays
 from hashlearn.quantize import BaseQuantizer
-from hashlearn.registry import available_methods, make_method
 
 KERNEL = {"sdh", "fsdh", "ssah", "ssah-svd"}
 
