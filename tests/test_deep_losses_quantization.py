@@ -114,7 +114,7 @@ def test_generator_state_roundtrip_gives_identical_next_value():
 
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(HashlearnInputError, match="quantization"):
-        get_quantization("itq")
+        get_quantization("pq")
     with pytest.raises(HashlearnInputError, match="penalty"):
         get_quantization("penalty")
     with pytest.raises(HashlearnInputError, match="weight"):

@@ -16,7 +16,8 @@ __all__ = ["Objective", "deterministic", "keep_torch_threads"]
 class Objective(torch.nn.Module):
     """``loss(activate(z), labels, indices) + quantization(z or a)`` for one batch.
 
-    ``a`` is the hash layer's pre-activation output and ``z = tanh(a)`` (tanh losses) or ``a``.
+    ``a`` is the hash layer's pre-activation output and ``z = tanh(β a)`` (tanh losses; β = 1
+    except under HashNet's continuation) or ``a``.
     The method's own penalty sees ``z``; HSWD/SWD (``quantization.on_pre_activation``) see
     ``a``, as in the HSWD authors' code (see :mod:`hashlearn.deep.model`).
 
@@ -40,7 +41,8 @@ class Objective(torch.nn.Module):
 
     def forward(self, x, labels, indices):
         a = self.pre_activation(x)
-        z = self.network.squash(a)
+        scale = getattr(self.quantization, "activation_scale", 1.0)  # HashNet's continuation
+        z = self.network.squash(a * scale if scale != 1.0 else a)
         similarity = self.loss(activate(z, self.loss.activation), labels, indices)
         on_a = getattr(self.quantization, "on_pre_activation", False)
         quant = torch.as_tensor(self.quantization(a if on_a else z))

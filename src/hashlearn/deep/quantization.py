@@ -21,6 +21,13 @@ second term, chosen by name through :func:`get_quantization`:
     two-stage Householder quantization (Schwengber et al., arXiv 2311.04207): zero during
     training (``two_stage = True``); the trainer fits :class:`hashlearn.quantize.H2Q` on the
     training embeddings afterwards.
+``itq``
+    the H²Q paper's post-hoc baseline: the same λ = 0 training, then an ITQ rotation
+    (:class:`hashlearn.quantize.ITQ`) fitted on the training embeddings.
+
+For a loss that binarises by continuation (``loss.continuation``, HashNet) ``penalty`` is that
+continuation: no added term, the hash layer's output is scaled by the loss's β schedule
+(:class:`ContinuationQuantization`).
 
 Every random draw uses a seeded :class:`torch.Generator` held by the term (on the CPU, so the
 sampled targets are identical on every device); ``state_dict`` / ``load_state_dict`` save and
@@ -40,7 +47,8 @@ from hashlearn._validation import HashlearnInputError, check_choice
 if TYPE_CHECKING:  # pragma: no cover
     from hashlearn.deep.losses.base import HashLoss
 
-QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q")
+QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q", "itq")
+TWO_STAGE = ("h2q", "itq")
 DEFAULT_WASSERSTEIN_WEIGHT = 0.1
 
 
@@ -188,6 +196,34 @@ class PenaltyQuantization(QuantizationTerm):
         return self.loss.quantization_penalty(codes)
 
 
+class ContinuationQuantization(QuantizationTerm):
+    """Binarisation by continuation (HashNet, Cao et al., ICCV 2017, Sec. 3.3): no added term;
+    the codes are ``tanh(β_t a)`` with β_t from ``loss.beta(t)``, t the training iteration.
+
+    The trainer calls :meth:`set_iteration` before every batch and multiplies the hash layer's
+    output by :attr:`activation_scale`. β is a function of the iteration alone, so a resumed
+    run continues the schedule without saved state.
+    """
+
+    name = "penalty"
+
+    def __init__(self, loss: HashLoss) -> None:
+        super().__init__(0.0)
+        self.loss = loss
+        self.iteration = 0
+
+    def set_iteration(self, iteration: int) -> None:
+        """The 1-based number of the training step about to run."""
+        self.iteration = int(iteration)
+
+    @property
+    def activation_scale(self) -> float:
+        return float(self.loss.beta(self.iteration))
+
+    def __repr__(self) -> str:
+        return f"ContinuationQuantization(beta={self.activation_scale:.4g})"
+
+
 class _RandomTargetTerm(QuantizationTerm):
     on_pre_activation = True
 
@@ -261,11 +297,15 @@ class SWDQuantization(_RandomTargetTerm):
         return swd(codes, target, projections)
 
 
-class TwoStageH2Q(QuantizationTerm):
-    """Stage one of H²Q: no quantization during training (λ = 0); see module docstring."""
+class TwoStage(QuantizationTerm):
+    """Stage one of H²Q / post-hoc ITQ: no quantization during training (λ = 0); the rotation
+    is fitted after training (see the module docstring)."""
 
-    name = "h2q"
     two_stage = True
+
+    def __init__(self, name: str) -> None:
+        super().__init__(0.0)
+        self.name = name
 
 
 def get_quantization(
@@ -278,8 +318,8 @@ def get_quantization(
     """Build the quantization strategy ``name`` (one of :data:`QUANTIZATIONS`).
 
     Args:
-        name: "none", "penalty", "hswd", "swd" or "h2q".
-        weight: λ / α; defaults: 0 for none and h2q, ``loss.default_quantization_weight`` for
+        name: "none", "penalty", "hswd", "swd", "h2q" or "itq".
+        weight: λ / α; defaults: 0 for none, h2q and itq, ``loss.default_quantization_weight`` for
             penalty, 0.1 for hswd and swd.
         loss: the similarity loss (required for "penalty").
         n_projections: number of random directions for "swd".
@@ -294,14 +334,21 @@ def get_quantization(
             )
     if name == "none":
         return QuantizationTerm(0.0)
-    if name == "h2q":
-        return TwoStageH2Q(0.0)
+    if name in TWO_STAGE:
+        return TwoStage(name)
     if name == "penalty":
         if loss is None:
             raise HashlearnInputError(
                 "quantization 'penalty' needs the loss whose own penalty it applies; "
                 "pass loss=get_loss(...)."
             )
+        if getattr(loss, "continuation", False):
+            if weight not in (None, 0.0):
+                raise HashlearnInputError(
+                    f"{type(loss).__name__} binarises by continuation, which has no weight; "
+                    "leave the quantization weight unset (its schedule is a loss argument)."
+                )
+            return ContinuationQuantization(loss)
         return PenaltyQuantization(
             loss, loss.default_quantization_weight if weight is None else weight
         )

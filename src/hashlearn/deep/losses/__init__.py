@@ -11,6 +11,7 @@ from typing import Any
 
 from hashlearn._validation import check_choice
 from hashlearn.deep.losses import (  # noqa: F401  (importing registers the losses)
+    adsh,
     cel,
     csq,
     dbdh,
@@ -18,9 +19,11 @@ from hashlearn.deep.losses import (  # noqa: F401  (importing registers the loss
     dhn,
     dpsh,
     dsdh,
+    dsh,
     greedyhash,
     hashnet,
     hyp2,
+    orthohash,
     wglhh,
 )
 from hashlearn.deep.losses.base import _LOSSES, HashLoss, register_loss

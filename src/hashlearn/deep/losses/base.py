@@ -88,6 +88,20 @@ def balanced_pair_mean(values: Tensor, similarity: Tensor) -> Tensor:
     return sum(parts) / len(parts)
 
 
+def class_balanced_sum(values: Tensor, similarity: Tensor) -> Tensor:
+    """``mean_{i≠j} w_ij v_ij`` with ``w = s / p + (1 - s) / (1 - p)``, ``p`` the share of similar
+    pairs: the mean over similar pairs plus the mean over dissimilar pairs (a kind of pair that
+    is absent from the batch contributes 0).
+
+    The class-balancing weights of the H²Q authors' pairwise losses (their
+    ``src/utils/losses.py``); twice :func:`balanced_pair_mean` when both kinds are present.
+    """
+    pairs = off_diagonal(values.shape[0], values.device)
+    similar = pairs & (similarity > 0)
+    dissimilar = pairs & (similarity <= 0)
+    return masked_mean(values, similar) + masked_mean(values, dissimilar)
+
+
 def pairwise_logistic(theta: Tensor, similarity: Tensor) -> Tensor:
     """Negative log-likelihood of ``P(s_ij = 1) = σ(θ_ij)``: ``log(1 + e^θ) - s θ`` (stable)."""
     return F.softplus(theta) - similarity * theta
@@ -122,6 +136,12 @@ class HashLoss(torch.nn.Module):
         random_state: seed of any random initialisation the loss makes (hash centres,
             classifier weights, binary codes).
 
+    Optional hooks a trainer calls when a loss defines them: ``set_training_labels(labels)``
+    (all training labels, before the first batch), ``epoch_items(epoch)`` (the training
+    positions to visit in a 1-based epoch; ``None`` = all) and ``on_epoch_end(embeddings,
+    labels)`` (after every epoch, with every training item's embedding when the class attribute
+    ``needs_epoch_embeddings`` is true, else ``None``).
+
     Class attribute ``rotation_invariant``: whether the loss is unchanged when every code is
     multiplied by the same orthogonal matrix — the premise of two-stage H²Q (Schwengber et al.,
     arXiv 2311.04207, Sec. 3.2). False for losses on the codes' signs (straight-through) or on
@@ -130,6 +150,7 @@ class HashLoss(torch.nn.Module):
 
     activation: str = "tanh"
     rotation_invariant: bool = True
+    needs_epoch_embeddings: bool = True
     default_quantization_weight: float = 0.1
     loss_name: str = ""
 

@@ -1,7 +1,7 @@
-"""CEL: cosine cross-entropy to fixed binary targets.
+"""CEL: the pairwise cosine embedding loss of the H²Q paper's experiments.
 
-Hoe, Ng, Zhang, Chan, Chan & Fan, "One Loss for All: Deep Hashing with a Single Cosine
-Similarity based Learning Objective", NeurIPS 2021 (OrthoHash).
+Schwengber, Resende, Orenstein & Oliveira, "Deep Hashing via Householder Quantization",
+arXiv 2311.04207 (the "CEL" rows), as ``torch.nn.CosineEmbeddingLoss`` on the pairs of a batch.
 """
 
 from __future__ import annotations
@@ -9,54 +9,44 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hashlearn.deep.losses.base import HashLoss, cosine_matrix, register_loss, soft_targets
-from hashlearn.deep.losses.csq import hash_centers
+from hashlearn.deep.losses.base import (
+    HashLoss,
+    cosine_matrix,
+    label_similarity,
+    pair_mean,
+    register_loss,
+)
 
 
 @register_loss("cel")
 class CELoss(HashLoss):
-    """Cross-entropy over scaled cosines to one binary orthogonal target per class (OrthoHash).
+    """Cosine embedding loss over every pair ``i ≠ j`` of the batch.
 
-    ``logit_ic = s · (cos(u_i, o_c) - m · y_ic)`` with ``o_c`` the class's ±1 target code
-    (Hadamard rows, or random balanced codes, exactly as the CSQ centres), scale ``s`` and
-    additive cosine margin ``m`` on the true classes; the loss is the cross-entropy with the
-    label set normalised to sum one (one-hot: the usual cross-entropy).  Maximising the cosine
-    to a binary code is itself a quantization objective, so the method has no separate term
-    (``default_quantization_weight = 0``).  Called "CEL" in the H²Q paper.  Expects linear
-    codes (the paper puts a BatchNorm before the loss; that belongs to the model).
+    With ``c_ij = cos(u_i, u_j)`` and ``s_ij = 1`` when the items share a label:
+    ``L = mean_{i≠j} [s_ij (1 - c_ij) + (1 - s_ij) max(0, c_ij - m)]`` — the formula of
+    ``torch.nn.CosineEmbeddingLoss`` (target +1 for similar, -1 for dissimilar pairs, mean
+    reduction), margin ``m = 0.1`` as the H²Q authors ran it (their public code,
+    ``src/utils/losses.py``).  Cosines do not change when every code is multiplied by the same
+    orthogonal matrix, so the loss is rotation-invariant: the premise of two-stage H²Q.
+
+    The authors' networks end in a plain linear hash layer, so the loss expects linear codes
+    (``activation = "identity"``; cosines ignore the scale).  Its ``penalty`` is our choice, the
+    paper names none: DPSH's ``mean (u - sgn u)²`` with λ = 0.1.
 
     Args:
         n_bits, n_classes, n_train, random_state: see :class:`HashLoss`.
-        scale: logit scale ``s`` (8 in the paper).
-        margin: cosine margin ``m`` (0.2 in the paper).
-        centers: target scheme, as for CSQ ("auto", "hadamard", "random").
+        margin: ``m``, the cosine dissimilar pairs are pushed below (0.1, the authors').
     """
 
     activation = "identity"
-    rotation_invariant = False  # see HashLoss
-    default_quantization_weight = 0.0
+    default_quantization_weight = 0.1
 
-    def __init__(
-        self,
-        n_bits: int,
-        n_classes: int,
-        *,
-        scale: float = 8.0,
-        margin: float = 0.2,
-        centers: str = "auto",
-        **kwargs,
-    ) -> None:
+    def __init__(self, n_bits: int, n_classes: int, *, margin: float = 0.1, **kwargs) -> None:
         super().__init__(n_bits, n_classes, **kwargs)
-        self.scale, self.margin = float(scale), float(margin)
-        table = hash_centers(self.n_classes, self.n_bits, centers, self.random_state)
-        self.register_buffer("targets", torch.from_numpy(table))
+        self.margin = float(margin)
 
     def compute_loss(self, codes: Tensor, labels: Tensor, indices: Tensor | None) -> Tensor:
-        positive = (labels > 0).to(codes.dtype)
-        logits = self.scale * (
-            cosine_matrix(codes, self.targets.to(codes.dtype)) - self.margin * positive
-        )
-        return -(soft_targets(labels) * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-
-    def quantization_penalty(self, codes: Tensor) -> Tensor:
-        return codes.sum() * 0.0
+        similarity = label_similarity(labels)
+        cosine = cosine_matrix(codes)
+        pair = similarity * (1.0 - cosine) + (1.0 - similarity) * torch.relu(cosine - self.margin)
+        return pair_mean(pair)

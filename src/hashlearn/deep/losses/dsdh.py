@@ -15,19 +15,27 @@ class DSDHLoss(DPSHLoss):
 
     The full objective is ``pairwise likelihood(U) + μ‖Y - BW‖² + ν‖W‖² + η‖B - U‖²`` over the
     network outputs ``U``, binary codes ``B ∈ {-1, 1}^{n×k}`` and classifier ``W``.  The
-    network sees the pairwise logistic likelihood of DPSH (in-batch pairs) and the quantization
-    term ``mean (u_i - b_i)²`` towards the item's stored code ``b_i`` (``quantization_penalty``,
-    η = 0.1 on the per-entry mean); ``B`` and ``W`` are updated once per epoch by
-    :meth:`on_epoch_end` with the closed form for ``W`` (eq. 8) and discrete cyclic coordinate
-    descent over the bits for ``B`` (eq. 12).  Before the first update (or without
-    ``indices``) the target is ``sgn(u)``, i.e. DPSH.
+    network sees the pairwise logistic likelihood of DPSH — by default between the batch and
+    the latest outputs of all training items (``pairs="memory"``, as the reference code
+    does) — and, as its quantization term, ``mean (u_i - b_i)²`` towards the item's stored
+    code ``b_i`` (``quantization_penalty``, λ = 0.1 on the per-entry mean; the paper's η term:
+    the public reference code leaves it out of the network's loss).  ``B`` and ``W`` are
+    updated by :meth:`on_epoch_end`: ``n_dcc`` rounds of the closed form for ``W`` (eq. 8) and
+    discrete cyclic coordinate descent over the bits for ``B`` (eq. 12).  The reference code
+    runs those rounds after every batch; once per epoch is our choice (the rounds cost
+    O(n k²) each).  Before the first update (or without ``indices``) the target is ``sgn(u)``,
+    i.e. DPSH.
+
+    Defaults ν = 1, η = 55, μ = 1 and 10 DCC rounds are those of the reference code
+    (DeepHash-pytorch ``DSDH.py``, which follows ``DSDH_PyTorch``); the B-step
+    ``sgn(μ Y Wᵀ + η U - μ B' W' w)`` is the reference's ``sgn(W Y + η/μ U - ...)`` times μ.
 
     Stateful: pass ``n_train`` and the batch ``indices`` (positions in the training split);
     ``on_epoch_end(embeddings_all, labels_all)`` must receive the training embeddings in the
     same order.  ``B`` and ``W`` are buffers, so ``loss.state_dict()`` checkpoints them.
 
     Args:
-        n_bits, n_classes, n_train, random_state: see :class:`HashLoss`.
+        n_bits, n_classes, n_train, random_state, scale, pairs: see :class:`DPSHLoss`.
         mu: weight μ of the classification term in the B/W updates.
         nu: ridge weight ν on W.
         eta: weight η of ``‖B - U‖²`` in the B update.
@@ -43,8 +51,8 @@ class DSDHLoss(DPSHLoss):
         *,
         mu: float = 1.0,
         nu: float = 1.0,
-        eta: float = 1.0,
-        n_dcc: int = 3,
+        eta: float = 55.0,
+        n_dcc: int = 10,
         **kwargs,
     ) -> None:
         super().__init__(n_bits, n_classes, **kwargs)
@@ -85,8 +93,8 @@ class DSDHLoss(DPSHLoss):
             w = torch.linalg.solve(b.T @ b + ridge, b.T @ y)  # (k, C)
             p = self.mu * y @ w.T + self.eta * u  # (n, k)
             for bit in range(self.n_bits):
-                rest = [j for j in range(self.n_bits) if j != bit]
-                column = p[:, bit] - self.mu * b[:, rest] @ (w[rest] @ w[bit])
+                others = b @ (w @ w[bit]) - b[:, bit] * (w[bit] @ w[bit])  # B' W' w
+                column = p[:, bit] - self.mu * others
                 b[:, bit] = torch.where(column >= 0, 1.0, -1.0)
         w = torch.linalg.solve(b.T @ b + ridge, b.T @ y)
         self.binary_codes = b.to(torch.float32)

@@ -10,6 +10,7 @@ import math
 import torch
 from torch import Tensor
 
+from hashlearn._validation import check_choice
 from hashlearn.deep.losses.base import (
     HashLoss,
     cosine_matrix,
@@ -47,8 +48,11 @@ class HyP2Loss(HashLoss):
         n_bits, n_classes, n_train, random_state: see :class:`HashLoss` (``random_state``
             seeds the proxies).
         beta: weight β of the pair term (0.5 in the authors' code).
-        threshold: ζ; default the Welch bound for ``2^⌈log2 C⌉`` points in ``k`` dimensions
-            (the authors read ζ from a table of codes of that size; the bound is our choice).
+        threshold: ζ, the cosine margin of dissimilar pairs and of the other classes'
+            proxies: 0.1 by default, as the H²Q authors ran HyP² (their public code,
+            ``src/utils/losses.py``); ``"welch"``: the Welch bound for ``2^⌈log2 C⌉`` points in
+            ``k`` dimensions (HyP²'s own authors read ζ from a table of codes of that size; the
+            bound is our stand-in for that table).
     """
 
     activation = "identity"
@@ -60,13 +64,17 @@ class HyP2Loss(HashLoss):
         n_classes: int,
         *,
         beta: float = 0.5,
-        threshold: float | None = None,
+        threshold: float | str = 0.1,
         **kwargs,
     ) -> None:
         super().__init__(n_bits, n_classes, **kwargs)
         self.beta = float(beta)
         points = 2 ** math.ceil(math.log2(max(self.n_classes, 2)))
-        self.threshold = welch_bound(points, self.n_bits) if threshold is None else float(threshold)
+        if isinstance(threshold, str):
+            check_choice(threshold, ("welch",), "HyP² threshold (a number or 'welch')")
+            self.threshold = welch_bound(points, self.n_bits)
+        else:
+            self.threshold = float(threshold)
         std = math.sqrt(2.0 / self.n_classes)  # Kaiming normal, fan_out = n_classes
         init = torch.randn(self.n_classes, self.n_bits, generator=self.make_generator()) * std
         self.proxies = torch.nn.Parameter(init)
