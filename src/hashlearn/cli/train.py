@@ -51,6 +51,24 @@ def _quantizations() -> tuple[str, ...]:
     return QUANTIZATIONS
 
 
+def _h2q_solvers() -> tuple[str, ...]:
+    from hashlearn.quantize.h2q import SOLVERS
+
+    return SOLVERS
+
+
+def _h2q_losses() -> tuple[str, ...]:
+    from hashlearn.quantize.losses import LOSSES
+
+    return LOSSES
+
+
+def _stage1_activations() -> tuple[str, ...]:
+    from hashlearn.deep.config import STAGE1_ACTIVATIONS
+
+    return STAGE1_ACTIVATIONS
+
+
 def _backbones() -> tuple[str, ...]:
     from hashlearn.deep.backbones import BACKBONES
 
@@ -108,6 +126,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="λ / α of the quantization term (default: the strategy's own)",
+    )
+    parser.add_argument(
+        "--h2q-solver",
+        default="fast",
+        help=_deep_names("two-stage H²Q solver (sgd: the paper's)", _h2q_solvers),
+    )
+    parser.add_argument(
+        "--h2q-loss", default="l2", help=_deep_names("two-stage H²Q loss", _h2q_losses)
+    )
+    parser.add_argument(
+        "--stage1-activation",
+        default="identity",
+        help=_deep_names(
+            "hash layer activation while training a two-stage run (identity: the H²Q "
+            "authors' protocol)",
+            _stage1_activations,
+        ),
+    )
+    parser.add_argument(
+        "--head-lr-multiplier",
+        type=float,
+        default=1.0,
+        help="learning rate of the new layers (hash head, the loss's own) relative to --lr",
     )
     parser.add_argument("--projections", type=int, default=10000, help="random projections of swd")
     parser.add_argument("--bits", type=int, default=32, help="code length")
@@ -172,6 +213,10 @@ def run(args: argparse.Namespace) -> int:
         quantization=args.quantization,
         quantization_weight=args.quantization_weight,
         n_projections=args.projections,
+        h2q_solver=args.h2q_solver,
+        h2q_loss=args.h2q_loss,
+        stage1_activation=args.stage1_activation,
+        head_lr_multiplier=args.head_lr_multiplier,
         backbone=args.backbone,
         freeze_backbone=args.freeze_backbone,
         weights=args.weights,

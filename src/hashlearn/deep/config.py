@@ -17,6 +17,7 @@ from hashlearn._validation import HashlearnInputError, check_choice, check_n_bit
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "step", "none")
+STAGE1_ACTIVATIONS = ("identity", "tanh")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
@@ -50,8 +51,17 @@ class TrainConfig:
             no validation split.
         val_queries, val_database: validation mAP is computed for at most ``val_queries``
             validation items against at most ``val_database`` training items (seeded subsets).
-        h2q_loss, h2q_max_samples: H²Q quantization loss and the number of training
-            embeddings (seeded subset) it is fitted on, for the two-stage strategy.
+        h2q_loss, h2q_solver, h2q_max_samples: H²Q quantization loss (``l2``, ``l1``,
+            ``min_entry``, ``bit_var``), solver (``fast``, or ``sgd``: the paper's SGD, for a
+            faithful reproduction) and the number of training embeddings (seeded subset) the
+            two-stage rotation (``h2q`` or ``itq``) is fitted on.
+        stage1_activation: the hash layer's activation while training a two-stage run
+            (``h2q``, ``itq``): ``identity`` (default: the H²Q authors' protocol, a plain linear
+            hash layer, λ = 0) or ``tanh``. Losses that take signs inside (GreedyHash, DBDH)
+            keep their straight-through activation.
+        head_lr_multiplier: learning rate of the new layers (hash head, a loss's own
+            parameters) relative to ``lr`` (reference deep hashing code often trains the hash
+            layer faster than a pretrained backbone; default 1).
         seed: seeds weights, batch order, hold-out and random targets.
         device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
             Not part of what defines a run: a run may be resumed on another device (random
@@ -86,12 +96,27 @@ class TrainConfig:
     val_queries: int = 1000
     val_database: int = 5000
     h2q_loss: str = "l2"
+    h2q_solver: str = "fast"
+    stage1_activation: str = "identity"
+    head_lr_multiplier: float = 1.0
     h2q_max_samples: int = 20000
     seed: int = 0
     device: str = "auto"
 
     def validate(self) -> TrainConfig:
+        from hashlearn.deep.quantization import QUANTIZATIONS
+        from hashlearn.quantize.h2q import SOLVERS
+        from hashlearn.quantize.losses import LOSSES
+
         check_n_bits(self.n_bits)
+        check_choice(self.quantization, QUANTIZATIONS, "quantization")
+        check_choice(self.h2q_solver, SOLVERS, "H²Q solver")
+        check_choice(self.h2q_loss, LOSSES, "H²Q loss")
+        check_choice(self.stage1_activation, STAGE1_ACTIVATIONS, "stage-1 activation")
+        if not (self.head_lr_multiplier > 0 and math.isfinite(self.head_lr_multiplier)):
+            raise HashlearnInputError(
+                f"head_lr_multiplier must be a positive number, got {self.head_lr_multiplier}."
+            )
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.schedule, SCHEDULES, "schedule")
         for name in ("epochs", "batch_size"):
@@ -211,7 +236,7 @@ def _scaled_sample(images: np.ndarray) -> np.ndarray:
 
 
 def make_optimizer(config: TrainConfig, params: list) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum) over ``params``."""
+    """Adam or SGD (with momentum) over ``params`` (tensors or torch parameter groups)."""
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(

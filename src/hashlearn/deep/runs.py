@@ -4,7 +4,7 @@ Layout of a run directory::
 
     config.json                 what was trained: TrainConfig, network spec, input spec, dataset
     model.safetensors           weights of the best epoch so far (by validation mAP)
-    h2q.npz                     two-stage H²Q rotation (only for --quantization h2q)
+    h2q.npz / itq.npz           two-stage rotation (only for --quantization h2q / itq)
     result.json                 final status, history, best epoch, H²Q fit details
     checkpoints/latest.json     name of the newest complete checkpoint folder
     checkpoints/epoch-NNNN/     model.safetensors, optimizer.safetensors, state.json
@@ -140,7 +140,8 @@ class DeepHasher:
         network: the :class:`~hashlearn.deep.model.HashNetwork` (eval mode).
         config: the run's configuration dict (training parameters, dataset name, protocol,
             split seed, network and input specs).
-        h2q: the fitted :class:`hashlearn.quantize.H2Q` of a two-stage run, else None.
+        h2q: the fitted rotation of a two-stage run (:class:`hashlearn.quantize.H2Q` for
+            ``h2q``, :class:`hashlearn.quantize.ITQ` for ``itq``), else None.
     """
 
     def __init__(self, network: torch.nn.Module, config: dict, h2q: Any = None):
@@ -265,16 +266,17 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
     load_network_state(network, load_tensors(run_dir / "model.safetensors"))
     network.to(target)
     h2q = None
-    if config["train"]["quantization"] == "h2q":
-        h2q_path = run_dir / "h2q.npz"
-        if not h2q_path.is_file():
-            raise HashlearnFileError(
-                f"{run_dir} is a two-stage H²Q run but h2q.npz is missing: training did not "
-                "finish; resume it with --resume."
-            )
-        from hashlearn.quantize import H2Q
+    quantization = config["train"]["quantization"]
+    if quantization in ("h2q", "itq"):
+        from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
 
-        h2q = H2Q.load(h2q_path)
+        path = run_dir / ROTATION_FILES[quantization]
+        if not path.is_file():
+            raise HashlearnFileError(
+                f"{run_dir} is a two-stage {quantization} run but {path.name} is missing: "
+                "training did not finish; resume it with --resume."
+            )
+        h2q = rotation_class(quantization).load(path)
     return DeepHasher(network, config, h2q)
 
 

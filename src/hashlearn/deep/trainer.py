@@ -35,7 +35,7 @@ from hashlearn._io import HashlearnFileError, write_json_atomic
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import pack
 from hashlearn.deep import distributed as dd
-from hashlearn.deep import runs
+from hashlearn.deep import runs, two_stage
 from hashlearn.deep.config import (
     TrainConfig,
     TrainingDivergedError,
@@ -49,6 +49,7 @@ from hashlearn.deep.config import (
 from hashlearn.deep.features import extract_features, run_model, to_batch
 from hashlearn.deep.model import build_network
 from hashlearn.deep.objective import Objective, deterministic, keep_torch_threads
+from hashlearn.deep.quantization import TWO_STAGE
 
 log = logging.getLogger("hashlearn")
 
@@ -163,11 +164,17 @@ class Trainer:
             random_state=cfg.seed,
             **cfg.loss_kwargs,
         )
+        set_labels = getattr(self.loss, "set_training_labels", None)
+        if set_labels is not None:
+            set_labels(self.labels.cpu())
         hidden = cfg.hidden if cfg.hidden is not None else (256 if cfg.backbone == "mlp" else 0)
+        activation = self.loss.activation
+        if cfg.quantization in TWO_STAGE and activation != "sign_ste":
+            activation = cfg.stage1_activation  # stage one of H²Q: no tanh by default
         self.net_spec = {
             "backbone": cfg.backbone,
             "n_bits": cfg.n_bits,
-            "activation": self.loss.activation,
+            "activation": activation,
             "hidden": hidden,
             "frozen": cfg.freeze_backbone,
             "in_channels": spec.get("in_channels", 1),
@@ -187,15 +194,26 @@ class Trainer:
         )
         if self.quant.two_stage and not self.loss.rotation_invariant and self.ctx.is_main:
             log.warning(
-                "two-stage H²Q assumes a rotation-invariant similarity loss; %r optimises the "
+                "two-stage %s assumes a rotation-invariant similarity loss; %r optimises the "
                 "codes' signs or fixed per-bit targets, so the rotation can lower its mAP "
                 "(compare with --quantization none).",
+                cfg.quantization,
                 cfg.loss,
             )
         # Built (and initialised from the seed) on the CPU, then moved: same weights everywhere.
         self.objective = Objective(self.network, self.loss, self.quant, cfg.freeze_backbone)
         self.objective.to(self.device)
         params = [p for p in self.objective.parameters() if p.requires_grad]
+        if cfg.head_lr_multiplier != 1.0:  # new layers: the hash head and the loss's own
+            new = {id(p) for m in (self.network.head, self.loss) for p in m.parameters()}
+            groups = [
+                {"params": [p for p in params if id(p) not in new]},
+                {
+                    "params": [p for p in params if id(p) in new],
+                    "lr": cfg.lr * cfg.head_lr_multiplier,
+                },
+            ]
+            params = [g for g in groups if g["params"]]
         self.optimizer = make_optimizer(cfg, params)
         self.scheduler = make_scheduler(cfg, self.optimizer)
         self.input = spec
@@ -256,7 +274,7 @@ class Trainer:
         # there, with its optimizer state); the returned model has the best epoch's.
         last = runs.cpu_copy(runs.network_state(self.network, self.loss))
         runs.load_network_state(self.network, self._best, self.loss)
-        h2q = self._fit_h2q(X, state) if getattr(self.quant, "two_stage", False) else None
+        h2q = self._fit_rotation(X, state) if getattr(self.quant, "two_stage", False) else None
         self._checkpoint(state, last)
         if self.run_dir is not None and ctx.is_main:
             keys = ("status", "epoch", "best_epoch", "best_map", "history", "h2q")
@@ -269,9 +287,16 @@ class Trainer:
         cfg, ctx, device = self.config, self.ctx, self.device
         kind, mean, std = self.batch_input
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = dd.shard(torch.randperm(len(X), generator=generator), ctx)  # on the CPU
+        items = getattr(self.loss, "epoch_items", lambda epoch: None)(epoch)  # ADSH's subsets
+        if items is None:
+            order = torch.randperm(len(X), generator=generator)
+        else:
+            order = items[torch.randperm(len(items), generator=generator)]
+        order = dd.shard(order, ctx)  # on the CPU
         hook = getattr(self.loss, "on_epoch_end", None)
-        buffer = torch.zeros(len(X), cfg.n_bits, device=device) if hook is not None else None
+        wants = hook is not None and self.loss.needs_epoch_embeddings
+        buffer = torch.zeros(len(X), cfg.n_bits, device=device) if wants else None
+        set_iteration = getattr(self.quant, "set_iteration", None)  # HashNet's continuation
         seen = torch.zeros(len(X), device=device)
         totals, n_batches = torch.zeros(3, device=device), 0
         self.objective.train()
@@ -284,6 +309,8 @@ class Trainer:
             if len(cpu_idx) < 2:
                 raise HashlearnInputError("need at least 2 training items per process.")
             idx = cpu_idx.to(device)
+            if set_iteration is not None:
+                set_iteration((epoch - 1) * n_full + b + 1)
             value, sim, quant, z = model(
                 to_batch(X[cpu_idx.numpy()], kind, mean, std, device), self.labels[idx], idx
             )
@@ -303,7 +330,7 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in self.objective.parameters()):
             self._diverged(state, epoch, n_batches)  # e.g. an overflowing step of finite loss
         if hook is not None:
-            hook(self._all_embeddings(buffer, seen, X), self.labels)
+            hook(self._all_embeddings(buffer, seen, X) if wants else None, self.labels)
         self.scheduler.step()
         return (totals / max(n_batches, 1)).tolist()
 
@@ -431,26 +458,29 @@ class Trainer:
             "Lower the learning rate (--lr) or the quantization weight, or check the inputs."
         )
 
-    def _fit_h2q(self, X: np.ndarray, state: dict):
-        """Stage two of H²Q: fit the rotation on (a seeded subset of) training embeddings."""
-        try:
-            from hashlearn.quantize import H2Q
-        except ImportError:
-            raise HashlearnInputError(
-                "two-stage quantization needs hashlearn.quantize.H2Q, which this build lacks."
-            ) from None
+    def _fit_rotation(self, X: np.ndarray, state: dict):
+        """Stage two of ``h2q`` / ``itq``: fit the rotation on (a seeded subset of) training
+        embeddings (:mod:`hashlearn.deep.two_stage`)."""
         cfg = self.config
         kind, mean, std = self.batch_input
         rng = np.random.default_rng(cfg.seed + 3)
         idx = np.sort(rng.permutation(len(X))[: cfg.h2q_max_samples])
         z = run_model(self.objective.codes, X[idx], kind, mean=mean, std=std)
+        quantizer = two_stage.build_rotation(
+            cfg.quantization, cfg.n_bits, loss=cfg.h2q_loss, solver=cfg.h2q_solver, seed=cfg.seed
+        )
         start = time.perf_counter()
         with keep_torch_threads():
-            h2q = H2Q(cfg.n_bits, loss=cfg.h2q_loss, random_state=cfg.seed).fit(z)
-        state["h2q"] = {"n_samples": len(idx), "seconds": time.perf_counter() - start}
+            quantizer, constant = two_stage.fit_rotation(quantizer, z, cfg.seed)
+        state["h2q"] = {
+            "method": cfg.quantization,
+            "n_samples": len(idx),
+            "seconds": time.perf_counter() - start,
+            "constant_columns": constant,
+        }
         if self.run_dir is not None and self.ctx.is_main:
-            h2q.save(self.run_dir / "h2q.npz")
-        return h2q
+            quantizer.save(self.run_dir / two_stage.ROTATION_FILES[cfg.quantization])
+        return quantizer
 
 
 def train_on_dataset(
