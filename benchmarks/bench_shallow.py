@@ -34,6 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from hashlearn._io import write_json_atomic
+from hashlearn.base import needs_labels
 from hashlearn.catalogue import available_methods, make_method
 from hashlearn.data import load_dataset
 from hashlearn.metrics import mean_average_precision, precision_within_radius
@@ -54,7 +55,7 @@ def build(name: str, n_bits: int, n_anchors: int, seed: int):
 
 
 def fit_model(model, X, y):
-    return model.fit(X, y) if getattr(model, "requires_labels", False) else model.fit(X)
+    return model.fit(X, y) if needs_labels(model) else model.fit(X)
 
 
 def evaluate_once(name, n_bits, seed, data, Xq, yq, args) -> dict:

@@ -77,7 +77,10 @@ def test_base_load_names_the_catalogue_when_the_method_is_not_imported(digits, t
         digits.train.X, digits.train.y
     ).save(path)
     # A fresh interpreter that imported only the quantizers, not the shallow methods.
-    code = f"from hashlearn.quantize import BaseQuantizer\nBaseQuantizer.load({str(path)!r})\n"
+    code = (
+        "import hashlearn.quantize\nfrom hashlearn.base import BaseHasher\n"
+        f"BaseHasher.load({str(path)!r})\n"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

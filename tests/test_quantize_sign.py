@@ -6,9 +6,10 @@ from sklearn.base import clone
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
+from hashlearn.base import BaseHasher
 from hashlearn.catalogue import make_method
 from hashlearn.codes import unpack
-from hashlearn.quantize import BaseQuantizer, SignQuantizer
+from hashlearn.quantize import SignQuantizer
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_save_load_round_trip(tmp_path, features):
     model.save(tmp_path / "sign.npz")
     for loaded in (
         SignQuantizer.load(tmp_path / "sign.npz"),
-        BaseQuantizer.load(tmp_path / "sign.npz"),
+        BaseHasher.load(tmp_path / "sign.npz"),
     ):
         assert isinstance(loaded, SignQuantizer)
         np.testing.assert_array_equal(loaded.encode(features), model.encode(features))
@@ -77,8 +78,8 @@ def test_save_into_missing_folder_is_a_clear_error(tmp_path, features):
     [
         (SignQuantizer(20), None, "larger than the 12"),
         (SignQuantizer(8, projection="none"), None, "one bit per feature"),
-        (SignQuantizer(8, projection="magic"), None, "unknown projection"),
-        (SignQuantizer(0), None, "positive integer"),
+        (SignQuantizer(8, projection="magic"), None, "'projection' parameter of SignQuantizer"),
+        (SignQuantizer(0), None, "'n_bits' parameter of SignQuantizer must be an int"),
         (SignQuantizer(4), np.array([[1.0, np.nan], [2.0, 3.0]]), "NaN"),
         (SignQuantizer(4), np.ones(5), "2-D"),
         (SignQuantizer(4), np.ones((0, 3)), "at least 2"),

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+from hashlearn._labels import check_labels, similarity_products
+from hashlearn._linalg import polar, random_orthogonal, sign
 from hashlearn.shallow import _ssah_steps as steps
-from hashlearn.shallow._labels import check_labels, similarity_products
-from hashlearn.shallow._linalg import polar, random_rotation, sign
 
 
 def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, scale=1.0, eps=0.0):
@@ -44,7 +44,7 @@ def make_problem(n=60, m=12, c=4, n_bits=5, p=1.0, seed=0, multilabel=False, sca
         W=rng.standard_normal((c, n_bits)),
         U=U,
         V=V,
-        R=random_rotation(n_bits, 1),
+        R=random_orthogonal(n_bits, 1),
         B=sign(rng.standard_normal((n, n_bits))),
         PhiV=steps.phi_times(prob, V),
     )
@@ -204,7 +204,7 @@ def test_svd_r_step_solves_its_procrustes_problem():
     value = float((st.R * M).sum())
     rng = np.random.default_rng(5)
     for seed in range(50):
-        assert float((random_rotation(prob.n_bits, seed) * M).sum()) <= value + 1e-9
+        assert float((random_orthogonal(prob.n_bits, seed) * M).sum()) <= value + 1e-9
     numeric = -_stiefel_minimum(
         lambda R: -float((R * M).sum()), M.shape, [rng.standard_normal(M.shape)]
     )

@@ -11,13 +11,10 @@ parts of hashlearn (search, metrics) use numba threads instead, which this does 
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
-
-from hashlearn._validation import HashlearnInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +25,9 @@ def limit_blas_threads(method: F) -> F:
     """Run an estimator method with at most ``self.blas_threads`` BLAS threads.
 
     Estimators without a ``blas_threads`` parameter use :data:`DEFAULT_BLAS_THREADS`;
-    ``blas_threads=None`` leaves the BLAS library's own setting alone.
+    ``blas_threads=None`` leaves the BLAS library's own setting alone. The value is checked
+    with the estimator's other parameters (``_parameter_constraints``) when ``fit`` starts, so
+    put ``@_fit_context`` above this decorator.
     """
 
     @functools.wraps(method)
@@ -36,10 +35,6 @@ def limit_blas_threads(method: F) -> F:
         threads = getattr(self, "blas_threads", DEFAULT_BLAS_THREADS)
         if threads is None:
             return method(self, *args, **kwargs)
-        if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-            raise HashlearnInputError(
-                f"blas_threads must be a positive integer or None, got {threads!r}."
-            )
         with threadpool_limits(limits=int(threads), user_api="blas"):
             return method(self, *args, **kwargs)
 

@@ -10,18 +10,39 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import check_array, validate_data
 
 
 class HashlearnInputError(ValueError):
     """Raised when an argument has the wrong type, shape or values."""
 
 
-def check_features(
-    X: Any, name: str = "X", *, n_features: int | None = None, min_samples: int = 1
-) -> np.ndarray:
-    """Return ``X`` as a finite 2-D float array, or raise a clear error.
+class HashlearnInputTypeError(HashlearnInputError, TypeError):
+    """A :class:`HashlearnInputError` for values of a wrong type (also a ``TypeError``, as
+    scikit-learn raises for them)."""
 
-    Float32 input stays float32 (memory); anything else becomes float64.
+
+class HashlearnParameterError(HashlearnInputError, InvalidParameterError):
+    """A constructor parameter outside its declared constraints (``_parameter_constraints``);
+    also scikit-learn's ``InvalidParameterError``."""
+
+
+def check_features(
+    X: Any,
+    name: str = "X",
+    *,
+    n_features: int | None = None,
+    min_samples: int = 1,
+    estimator: Any = None,
+    reset: bool = True,
+) -> np.ndarray:
+    """Return ``X`` as a finite 2-D float array, or raise a clear :class:`HashlearnInputError`.
+
+    Float32 input stays float32 (memory); anything else becomes float64. The checks are
+    scikit-learn's: ``validate_data`` when an ``estimator`` is given (which records
+    ``n_features_in_`` when ``reset``, and otherwise checks the feature count against it),
+    else ``check_array``. Common mistakes are caught first or re-worded with the fix.
     """
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
         raise HashlearnInputError(
@@ -29,41 +50,61 @@ def check_features(
             "pass X.toarray() or reduce it first (e.g. TruncatedSVD)."
         )
     try:
-        arr = np.asarray(X)
+        view = np.asarray(X)  # no copy for arrays; X itself goes on to scikit-learn
     except Exception as exc:  # ragged lists and the like
         raise HashlearnInputError(f"{name} could not be turned into an array: {exc}") from None
-    if np.iscomplexobj(arr):
-        raise HashlearnInputError(f"{name} is complex; pass real-valued features.")
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    shape = view.shape
+    if np.iscomplexobj(view):
         raise HashlearnInputError(
-            f"{name} must hold numbers, got dtype {arr.dtype}; "
-            "convert it with np.asarray(..., dtype=float)."
+            f"Complex data not supported: {name} is complex; pass real-valued features."
         )
-    if arr.ndim != 2:
+    if len(shape) != 2:
         raise HashlearnInputError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
-            "use X.reshape(len(X), -1) for images or X.reshape(1, -1) for a single sample."
+            f"{name} must be 2-D (n_samples, n_features), got shape {shape}. Reshape your data: "
+            "X.reshape(len(X), -1) for images, X.reshape(1, -1) for a single sample."
         )
-    if arr.shape[0] < min_samples:
-        raise HashlearnInputError(
-            f"{name} has {arr.shape[0]} sample(s) but at least {min_samples} are needed; "
-            "pass more rows."
-        )
-    if arr.shape[1] == 0:
-        raise HashlearnInputError(f"{name} has no features (shape {arr.shape}).")
+    options = {"dtype": (np.float64, np.float32), "ensure_min_samples": min_samples}
+    try:
+        if estimator is None:
+            arr = check_array(X, input_name=name, **options)
+        else:
+            arr = validate_data(estimator, X, reset=reset, **options)
+    except (ValueError, TypeError) as exc:
+        raise _reworded(exc, view, name, estimator, min_samples) from None
     if n_features is not None and arr.shape[1] != n_features:
         raise HashlearnInputError(
             f"{name} has {arr.shape[1]} features but the model was fitted on {n_features}; "
             "pass data with the same columns as the training data."
         )
-    arr = arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise HashlearnInputError(
-            f"{name} contains NaN or infinite values (first at row {bad[0]}, column {bad[1]}); "
+    return arr
+
+
+def _reworded(
+    exc: Exception, X: np.ndarray, name: str, estimator: Any, min_samples: int
+) -> HashlearnInputError:
+    """scikit-learn's validation error as a HashlearnInputError, with the fix spelt out."""
+    message = str(exc)
+    if "sample(s)" in message:
+        message = (
+            f"{name} has {X.shape[0]} sample(s) but at least {min_samples} are needed; "
+            "pass more rows."
+        )
+    elif "NaN" in message or "infinity" in message:
+        values = np.asarray(X, dtype=np.float64)
+        row, column = np.argwhere(~np.isfinite(values))[0]
+        message = (
+            f"{name} contains NaN or infinite values (first at row {row}, column {column}); "
             "impute or drop those rows before hashing."
         )
-    return arr
+    elif "is expecting" in message:
+        message += (
+            f" The model was fitted on {estimator.n_features_in_} features; pass data with the "
+            "same columns as the training data."
+        )
+    elif "could not convert" in message or "must be a string" in message:
+        message = f"{name} must hold numbers ({message}); convert it with np.asarray(X, float)."
+    error = HashlearnInputTypeError if isinstance(exc, TypeError) else HashlearnInputError
+    return error(message)
 
 
 def check_n_bits(n_bits: Any, *, maximum: int | None = None, name: str = "n_bits") -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import hashlearn.quantize  # noqa: F401  (registers sign, lsh, pcah, itq, h2q*, random-rotation)
 import hashlearn.shallow  # noqa: F401  (registers ssah, ssah-svd, sdh, fsdh, cca-itq)
 from hashlearn._validation import HashlearnInputError
-from hashlearn.quantize.base import BaseQuantizer
+from hashlearn.base import BaseHasher
 from hashlearn.registry import registered_methods
 
 
@@ -43,7 +43,7 @@ def method_description(name: str) -> str:
     return first_line(get_method_class(name).__doc__)
 
 
-def make_method(name: str, **params: Any) -> BaseQuantizer:
+def make_method(name: str, **params: Any) -> BaseHasher:
     """Build the estimator registered under ``name`` with the given parameters."""
     allowed = method_parameters(name)
     unknown = sorted(set(params) - set(allowed))
@@ -55,9 +55,9 @@ def make_method(name: str, **params: Any) -> BaseQuantizer:
     return get_method_class(name)(**params)
 
 
-def load_model(path: str | os.PathLike) -> BaseQuantizer:
+def load_model(path: str | os.PathLike) -> BaseHasher:
     """Load a model saved with ``.save()`` (or ``hashlearn fit``), whatever its method."""
-    return BaseQuantizer.load(path)
+    return BaseHasher.load(path)
 
 
 def first_line(doc: str | None) -> str:

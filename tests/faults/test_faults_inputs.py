@@ -7,10 +7,10 @@ import pytest
 from sklearn.datasets import load_digits
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.base import BaseHasher
 from hashlearn.catalogue import available_methods, make_method
 from hashlearn.cli.main import main
 from hashlearn.data import read_arrays
-from hashlearn.quantize import BaseQuantizer
 
 KERNEL = {"sdh", "fsdh", "ssah", "ssah-svd"}
 
@@ -40,7 +40,7 @@ def test_csv_label_column_is_not_a_feature_for_unsupervised_fit(tmp_path, data, 
     assert json.loads(capsys.readouterr().out)["n_features"] == 64
     assert main(["encode", "--model", str(model), "--data", str(csv),
                  "--output", str(codes), "--quiet"]) == 0  # fmt: skip
-    expected = BaseQuantizer.load(model).encode(X[:100])
+    expected = BaseHasher.load(model).encode(X[:100])
     np.testing.assert_array_equal(np.load(codes), expected)
     Xr, yr = read_arrays(csv, require_labels=False)
     assert Xr.shape == (100, 64) and list(yr[:3]) == list(names[:3])

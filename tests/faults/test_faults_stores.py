@@ -14,8 +14,9 @@ import pytest
 from _proc import run_python, start_python, wait_ready
 
 from hashlearn._io import HashlearnFileError, file_lock, load_arrays, save_arrays
+from hashlearn.base import BaseHasher
 from hashlearn.index import HammingIndex
-from hashlearn.quantize import ITQ, BaseQuantizer
+from hashlearn.quantize import ITQ
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_flipped_byte_in_an_array_is_refused(model_file):
     blob[offset + 10] ^= 0x01
     model_file.write_bytes(bytes(blob))
     with pytest.raises(HashlearnFileError, match="corrupted") as info:
-        BaseQuantizer.load(model_file)
+        BaseHasher.load(model_file)
     assert str(model_file) in str(info.value)
 
 
@@ -47,7 +48,7 @@ def test_edited_array_is_refused_by_its_checksum(model_file):
     entries["rotation_"] = entries["rotation_"] * -1.0  # same shape, other codes
     np.savez(model_file, **entries)  # rewritten without updating the checksums
     with pytest.raises(HashlearnFileError, match=r"checksums .*array 'rotation_'") as info:
-        BaseQuantizer.load(model_file)
+        BaseHasher.load(model_file)
     assert str(model_file) in str(info.value)
 
 
@@ -58,7 +59,7 @@ def test_edited_metadata_is_refused_by_its_checksum(model_file):
     entries["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(model_file, **entries)
     with pytest.raises(HashlearnFileError, match=r"checksums .*metadata"):
-        BaseQuantizer.load(model_file)
+        BaseHasher.load(model_file)
 
 
 def edit_consistently(path, change):
@@ -87,7 +88,7 @@ def edit_consistently(path, change):
 def test_consistently_edited_model_is_checked_against_its_arrays(model_file, change, message):
     edit_consistently(model_file, change)
     with pytest.raises(HashlearnFileError, match=message) as info:
-        BaseQuantizer.load(model_file)
+        BaseHasher.load(model_file)
     assert str(model_file) in str(info.value)
 
 
@@ -100,7 +101,7 @@ def test_files_without_checksums_still_load(model_file, tmp_path):
     np.savez(legacy, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
     X = np.random.default_rng(1).standard_normal((5, 32))
     np.testing.assert_array_equal(
-        BaseQuantizer.load(legacy).encode(X), BaseQuantizer.load(model_file).encode(X)
+        BaseHasher.load(legacy).encode(X), BaseHasher.load(model_file).encode(X)
     )
 
 

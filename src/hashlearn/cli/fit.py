@@ -43,15 +43,18 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hashlearn.catalogue import get_method_class, make_method
+    from hashlearn.base import needs_labels
+    from hashlearn.catalogue import make_method
     from hashlearn.data import read_arrays
 
-    supervised = get_method_class(args.method).requires_labels
     model = make_method(
         args.method, n_bits=args.bits, random_state=args.seed, **parse_params(args.param)
     )
     X, y = read_arrays(
-        args.data, args.labels, require_labels=supervised, csv_labels=not args.no_csv_labels
+        args.data,
+        args.labels,
+        require_labels=needs_labels(model),
+        csv_labels=not args.no_csv_labels,
     )
     start = time.perf_counter()
     model.fit(X, y)  # unsupervised methods ignore y, as in scikit-learn

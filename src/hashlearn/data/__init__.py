@@ -7,7 +7,8 @@ lazy :class:`ImageFiles` sequence decoded on demand); ``dataset.manifest`` recor
 split was made. ``hashlearn datasets`` lists what is registered and available locally.
 """
 
-from hashlearn.data.base import Dataset, Split, labels_to_multihot
+from hashlearn._labels import encode_labels, labels_to_multihot
+from hashlearn.data.base import Dataset, Split
 from hashlearn.data.catalogue import available_datasets, dataset_info, load_dataset
 from hashlearn.data.files import load_files, read_arrays
 from hashlearn.data.idx import read_idx
@@ -27,6 +28,7 @@ __all__ = [
     "Split",
     "available_datasets",
     "dataset_info",
+    "encode_labels",
     "from_arrays",
     "from_splits",
     "labels_to_multihot",

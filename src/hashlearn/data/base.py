@@ -224,39 +224,6 @@ class Dataset:
         write_json_atomic(path, manifest)
 
 
-def labels_to_multihot(y: Any, n_classes: int | None = None) -> np.ndarray:
-    """Return labels as a multi-hot uint8 matrix ``(n, n_classes)``.
-
-    1-D class ids become one-hot rows; 2-D input is checked to be 0/1 and returned as uint8.
-    Useful for methods that need a label matrix (e.g. supervised pairwise similarity
-    ``S = [Y Yᵀ > 0]``) whatever the dataset's label format.
-    """
-    arr = np.asarray(y)
-    if arr.ndim == 2:
-        if n_classes is not None and arr.shape[1] != n_classes:
-            raise HashlearnInputError(
-                f"multi-hot labels have {arr.shape[1]} columns but n_classes={n_classes}."
-            )
-        if arr.size and not np.isin(arr, (0, 1)).all():
-            raise HashlearnInputError("multi-hot labels must contain only 0 and 1.")
-        return arr.astype(np.uint8)
-    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-        raise HashlearnInputError(
-            f"labels must be 1-D integer class ids or a 2-D 0/1 matrix, got dtype {arr.dtype} "
-            f"and shape {arr.shape}."
-        )
-    if arr.size and arr.min() < 0:
-        raise HashlearnInputError(f"class ids must be >= 0, got {arr.min()}.")
-    n_classes = int(arr.max()) + 1 if n_classes is None and arr.size else (n_classes or 0)
-    if arr.size and arr.max() >= n_classes:
-        raise HashlearnInputError(
-            f"class id {arr.max()} is out of range for n_classes={n_classes}."
-        )
-    out = np.zeros((arr.size, n_classes), dtype=np.uint8)
-    out[np.arange(arr.size), arr] = 1
-    return out
-
-
 def per_class_counts(y: np.ndarray, n_classes: int) -> list[int]:
     """Items per class (label-column sums for multi-hot labels)."""
     if y.ndim == 2:

@@ -15,53 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._labels import encode_labels
 from hashlearn._validation import HashlearnInputError, check_features
 from hashlearn.data.base import Dataset, array_sha256, make_dataset
 from hashlearn.data.splits import SizeArg, check_seed, split_indices
-
-
-def encode_labels(y: Any, n_rows: int) -> tuple[np.ndarray, int, list[str]]:
-    """Validate labels and return ``(y, n_classes, class_names)``.
-
-    1-D labels of any type (ints, integer-valued floats, strings) become class ids 0..C-1 in
-    sorted order of their values; ``class_names`` holds the original values as text. 2-D
-    labels are a multi-hot 0/1 matrix and are returned as uint8.
-    """
-    if y is None:
-        raise HashlearnInputError("labels y are required to split and evaluate; got None.")
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim not in (1, 2):
-        raise HashlearnInputError(
-            f"y must be 1-D class labels or a 2-D multi-hot matrix, got shape {arr.shape}."
-        )
-    if len(arr) != n_rows:
-        raise HashlearnInputError(
-            f"y has {len(arr)} labels but X has {n_rows} rows; pass exactly one label "
-            "(or multi-hot row) per feature row."
-        )
-    if arr.ndim == 2:
-        if arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-        ):
-            raise HashlearnInputError(f"multi-hot labels must be numeric, got dtype {arr.dtype}.")
-        if not np.isin(arr, (0, 1)).all():
-            raise HashlearnInputError(
-                "2-D labels must be a multi-hot matrix of 0 and 1 (one column per class)."
-            )
-        return arr.astype(np.uint8), arr.shape[1], [str(c) for c in range(arr.shape[1])]
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
-            raise HashlearnInputError(
-                "y holds non-integer or non-finite float values; labels must be class ids "
-                "(integers or strings). Drop unlabelled rows first."
-            )
-        arr = arr.astype(np.int64)
-    elif arr.dtype == object:
-        arr = arr.astype(str)
-    values, ids = np.unique(arr, return_inverse=True)
-    return ids.astype(np.int64).reshape(-1), len(values), [str(v) for v in values]
 
 
 def from_arrays(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hashlearn._labels import labels_to_multihot
 from hashlearn._validation import HashlearnInputError, check_choice, check_n_bits
 
 OPTIMIZERS = ("adam", "sgd")
@@ -171,24 +172,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 # -- labels and inputs -----------------------------------------------------------------------
 def to_multihot(y: np.ndarray, n_classes: int, name: str = "labels") -> torch.Tensor:
     """1-D class ids or 2-D multi-hot labels → float multi-hot ``(n, n_classes)``."""
-    y = np.asarray(y)
-    if y.ndim == 1:
-        if not np.issubdtype(y.dtype, np.integer):
-            raise HashlearnInputError(f"1-D {name} must be integer class ids, got {y.dtype}.")
-        if len(y) and (y.min() < 0 or y.max() >= n_classes):
-            raise HashlearnInputError(
-                f"{name} hold class ids in [{y.min()}, {y.max()}] but n_classes={n_classes}."
-            )
-        return torch.nn.functional.one_hot(torch.from_numpy(y.astype(np.int64)), n_classes).float()
-    if y.ndim == 2:
-        if y.shape[1] != n_classes:
-            raise HashlearnInputError(
-                f"multi-hot {name} have {y.shape[1]} columns but n_classes={n_classes}."
-            )
-        if not np.isin(y, (0, 1)).all():
-            raise HashlearnInputError(f"multi-hot {name} must contain only 0 and 1.")
-        return torch.from_numpy(y.astype(np.float32))
-    raise HashlearnInputError(f"{name} must be 1-D class ids or 2-D multi-hot, got {y.shape}.")
+    return torch.from_numpy(labels_to_multihot(y, n_classes, name=name, dtype=np.float32))
 
 
 def input_kind(backbone: str) -> str:

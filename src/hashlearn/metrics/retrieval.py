@@ -3,7 +3,7 @@
 Conventions (stated because published numbers differ by them):
 
 * **Relevance**: a database item is relevant to a query when they share at least one label
-  (labels are 1-D class ids or 2-D multi-hot rows).
+  (labels are 1-D labels of any values, read as categories, or 2-D multi-hot rows).
 * **Ties**: ``ties="stable"`` ranks items at equal Hamming distance by database id, the usual
   convention of hashing code bases. ``ties="aware"`` returns the *expected* value over all
   orders of tied items (McSherry & Najork, ECIR 2008; He et al., "Hashing as tie-aware learning
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hashlearn._bitops import to_words
+from hashlearn._labels import as_labels, labels_to_multihot
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.codes import as_packed
 from hashlearn.metrics._kernels import query_statistics, tie_aware_ap
@@ -71,31 +72,28 @@ class _Stats:
         return self.n_relevant > 0
 
 
-def _label_masks(labels: Any, name: str, n_items: int, classes: np.ndarray | None) -> np.ndarray:
-    """Labels as uint64 bitmask words; 1-D class ids map to their position in ``classes``."""
-    arr = np.asarray(labels)
-    if arr.ndim not in (1, 2) or len(arr) != n_items:
-        raise HashlearnInputError(
-            f"{name} must have one row per code ({n_items}), got shape {arr.shape}; "
-            "pass 1-D class ids or 2-D multi-hot rows aligned with the codes."
-        )
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise HashlearnInputError(f"{name} must be numeric, got dtype {arr.dtype}.")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise HashlearnInputError(f"{name} contains NaN or infinite values.")
-    if arr.ndim == 1:
-        if (arr < 0).any() or (arr != np.round(arr)).any():
+def _label_masks(query_labels: Any, db_labels: Any, n_queries: int, n_db: int) -> tuple:
+    """Query and database labels as uint64 bitmask words (one bit per class).
+
+    1-D labels of any values are categories; only the classes that occur get a bit, so sparse
+    ids (e.g. 10**9) cost nothing.
+    """
+    q_lab = as_labels(query_labels, "query_labels")
+    d_lab = as_labels(db_labels, "db_labels")
+    for arr, name, n_items in ((q_lab, "query_labels", n_queries), (d_lab, "db_labels", n_db)):
+        if len(arr) != n_items:
             raise HashlearnInputError(
-                f"1-D {name} must be non-negative integer class ids; "
-                "use a 2-D multi-hot array for multi-label data."
+                f"{name} must have one row per code ({n_items}), got shape {arr.shape}; "
+                "pass 1-D labels or 2-D multi-hot rows aligned with the codes."
             )
-        hot = np.zeros((n_items, len(classes)), dtype=bool)
-        hot[np.arange(n_items), np.searchsorted(classes, arr)] = True
-    else:
-        if not np.isin(arr, (0, 1)).all():
-            raise HashlearnInputError(f"2-D {name} must be multi-hot (only 0 and 1).")
-        hot = arr.astype(bool)
-    return to_words(np.packbits(hot, axis=1))
+    if q_lab.ndim != d_lab.ndim or (q_lab.ndim == 2 and q_lab.shape[1] != d_lab.shape[1]):
+        raise HashlearnInputError(
+            f"query_labels {q_lab.shape} and db_labels {d_lab.shape} use different formats; "
+            "both must be 1-D labels or both 2-D multi-hot with the same number of classes."
+        )
+    hot = labels_to_multihot(np.concatenate([q_lab, d_lab]), name="labels", dtype=bool)
+    words = to_words(np.packbits(hot, axis=1))
+    return words[:n_queries], words[n_queries:]
 
 
 def _statistics(
@@ -112,18 +110,7 @@ def _statistics(
             f"query codes have {queries.shape[1] * 8} bits per row (padded) but database codes "
             f"{database.shape[1] * 8}; encode both with the same model and n_bits."
         )
-    q_lab, d_lab = np.asarray(query_labels), np.asarray(db_labels)
-    if q_lab.ndim != d_lab.ndim or (q_lab.ndim == 2 and q_lab.shape[1] != d_lab.shape[1]):
-        raise HashlearnInputError(
-            f"query_labels {q_lab.shape} and db_labels {d_lab.shape} use different formats; "
-            "both must be 1-D class ids or both 2-D multi-hot with the same number of classes."
-        )
-    classes = None
-    if q_lab.ndim == 1:
-        # Only the classes that occur get a bit, so sparse ids (e.g. 10**9) cost nothing.
-        classes = np.unique(np.concatenate([q_lab.ravel(), d_lab.ravel()]))
-    q_masks = _label_masks(q_lab, "query_labels", len(queries), classes)
-    d_masks = _label_masks(d_lab, "db_labels", len(database), classes)
+    q_masks, d_masks = _label_masks(query_labels, db_labels, len(queries), len(database))
     n_db = len(database)
     if topk is None:
         topk = n_db

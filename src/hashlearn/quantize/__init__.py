@@ -8,7 +8,6 @@
 - :class:`RandomRotation` (``"random-rotation"``): a random rotation before sign, as a control.
 """
 
-from hashlearn.quantize.base import BaseQuantizer
 from hashlearn.quantize.h2q import H2Q, H2QL1, H2QBitVar, H2QMinEntry
 from hashlearn.quantize.itq import ITQ
 from hashlearn.quantize.losses import LOSSES, loss_and_grad, quantization_loss
@@ -18,7 +17,6 @@ from hashlearn.quantize.rotation import RandomRotation, RotationQuantizer
 from hashlearn.quantize.sign import SignQuantizer
 
 __all__ = [
-    "BaseQuantizer",
     "SignQuantizer",
     "LSH",
     "PCAHash",

@@ -9,19 +9,16 @@ quality; it only moves every embedding closer to a corner of the hypercube.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
-from hashlearn._validation import HashlearnInputError, check_choice
+from hashlearn.base import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT
 from hashlearn.quantize.h2q_solvers import solve_fast, solve_sgd
-from hashlearn.quantize.losses import PAPER_LEARNING_RATES, check_loss
+from hashlearn.quantize.losses import LOSSES, PAPER_LEARNING_RATES
 from hashlearn.quantize.rotation import RotationQuantizer
+from hashlearn.quantize.sign import SignQuantizer
 from hashlearn.registry import register_method
 
 SOLVERS = ("fast", "sgd")
-
-
-def _check_positive(value, name: str, kind: type | tuple[type, ...], minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or not value >= minimum:
-        raise HashlearnInputError(f"{name} must be a number >= {minimum}, got {value!r}.")
 
 
 @register_method("h2q")
@@ -66,6 +63,18 @@ class H2Q(RotationQuantizer):
     """
 
     default_loss = "l2"
+    _parameter_constraints: dict = {
+        "n_bits": SignQuantizer._parameter_constraints["n_bits"],
+        "loss": [StrOptions(set(LOSSES)), None],
+        "solver": [StrOptions(set(SOLVERS))],
+        "max_iter": [NON_NEGATIVE_INT, None],
+        "tol": [NON_NEGATIVE],
+        "n_restarts": [POSITIVE_INT],
+        "learning_rate": [NON_NEGATIVE, None],
+        "batch_size": [POSITIVE_INT],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -95,17 +104,6 @@ class H2Q(RotationQuantizer):
     def loss_name(self) -> str:
         """The loss in use: ``loss`` or, when it is ``None``, the class default."""
         return self.default_loss if self.loss is None else self.loss
-
-    def _validate_params(self) -> None:
-        check_loss(self.loss_name)
-        check_choice(self.solver, SOLVERS, "solver")
-        if self.max_iter is not None:
-            _check_positive(self.max_iter, "max_iter", (int, np.integer), 0)
-        _check_positive(self.tol, "tol", (int, float), 0)
-        _check_positive(self.n_restarts, "n_restarts", (int, np.integer), 1)
-        _check_positive(self.batch_size, "batch_size", (int, np.integer), 1)
-        if self.learning_rate is not None:
-            _check_positive(self.learning_rate, "learning_rate", (int, float), 0)
 
     def _fit_rotation(self, Z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
         loss = self.loss_name

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from hashlearn._linalg import itq, polar, random_orthogonal
 from hashlearn.quantize.householder import householder_backward, householder_product
 from hashlearn.quantize.losses import loss_and_grad
 
@@ -47,21 +48,6 @@ class SolverResult:
     loss_curve: list[float] = field(default_factory=list)
     n_iter: int = 0
     loss: float = float("nan")
-
-
-def random_orthogonal(k: int, rng: np.random.RandomState) -> np.ndarray:
-    """A Haar-distributed random orthogonal k × k matrix (QR of a Gaussian, signs fixed)."""
-    q, r = np.linalg.qr(rng.standard_normal((k, k)))
-    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
-
-
-def procrustes(M: np.ndarray) -> np.ndarray:
-    """The orthogonal ``R`` maximising ``tr(Rᵀ M)``: ``U Wᵀ`` for ``M = U Σ Wᵀ`` (polar factor).
-
-    For ITQ, ``M = Vᵀ B`` gives the ``R`` minimising ``‖B − V R‖_F`` (Gong & Lazebnik, 2011).
-    """
-    U, _, Wt = np.linalg.svd(M)
-    return U @ Wt
 
 
 # -- the paper's SGD ----------------------------------------------------------------------------
@@ -159,7 +145,7 @@ def _descend(Z32, R, objective, exact, max_iter, tol, curve, bar):
         if stall >= 10:
             break
     # Re-orthonormalise once: Cayley steps are orthogonal up to rounding only.
-    return procrustes(best[1])
+    return polar(best[1])
 
 
 def solve_fast(
@@ -206,14 +192,9 @@ def solve_fast(
                 )  # fmt: skip
             R = _descend(Z32, R, exact_objective, None, max_iter, tol, curve, bar)
         if loss == "l2":
-            Y = Z32 @ R.astype(np.float32)
-            for _ in range(POLISH_ITERATIONS):
-                signs = np.sign(Y)
-                R = procrustes((Z32.T @ signs).astype(np.float64))
-                Y = Z32 @ R.astype(np.float32)
-                curve.append(exact(Y))
-                if np.array_equal(np.sign(Y), signs):
-                    break
+            R, _ = itq(
+                Z32, R, POLISH_ITERATIONS, on_iteration=lambda Y, c=curve: c.append(exact(Y))
+            )
         Y = Z @ R
         results.append(SolverResult(R, curve, len(curve) - 1, exact(Y)))
     best = min(results, key=lambda result: result.loss)

@@ -15,12 +15,12 @@ a fixed point (the signs stop changing, after which ``R`` cannot change either).
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from hashlearn._validation import HashlearnInputError
-from hashlearn.quantize.h2q_solvers import procrustes, random_orthogonal
+from hashlearn._linalg import itq, random_orthogonal
+from hashlearn.base import NON_NEGATIVE_INT
 from hashlearn.quantize.losses import quantization_loss
 from hashlearn.quantize.rotation import RotationQuantizer
+from hashlearn.quantize.sign import SignQuantizer
 from hashlearn.registry import register_method
 
 
@@ -44,6 +44,12 @@ class ITQ(RotationQuantizer):
     """
 
     rescale_rows = False
+    _parameter_constraints: dict = {
+        **{key: SignQuantizer._parameter_constraints[key] for key in ("n_bits", "center")},
+        "n_iter": [NON_NEGATIVE_INT],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -59,30 +65,17 @@ class ITQ(RotationQuantizer):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_params(self) -> None:
-        if (
-            isinstance(self.n_iter, bool)
-            or not isinstance(self.n_iter, (int, np.integer))
-            or (self.n_iter < 0)
-        ):
-            raise HashlearnInputError(
-                f"n_iter must be a non-negative integer, got {self.n_iter!r}."
-            )
-
     def _center_unprojected(self) -> bool:
         return bool(self.center)
 
     def _fit_rotation(self, V: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
         R = random_orthogonal(V.shape[1], rng)
-        Y = V @ R.astype(V.dtype)
-        self.loss_curve_ = [quantization_loss(Y, "l2")]
-        self.n_iter_ = 0
-        for _ in tqdm(range(self.n_iter), desc="ITQ", disable=not self.verbose):
-            B = np.sign(Y)
-            R = procrustes((V.T @ B).astype(np.float64))
-            Y = V @ R.astype(V.dtype)
-            self.loss_curve_.append(quantization_loss(Y, "l2"))
-            self.n_iter_ += 1
-            if np.array_equal(np.sign(Y), B):
-                break
+        self.loss_curve_ = [quantization_loss(V @ R.astype(V.dtype), "l2")]
+        R, self.n_iter_ = itq(
+            V,
+            R,
+            self.n_iter,
+            on_iteration=lambda Y: self.loss_curve_.append(quantization_loss(Y, "l2")),
+            progress=self.verbose,
+        )
         return R

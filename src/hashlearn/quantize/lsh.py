@@ -22,6 +22,10 @@ class LSH(SignQuantizer):
     """
 
     projection = "random"
+    _parameter_constraints: dict = {
+        key: SignQuantizer._parameter_constraints[key]
+        for key in ("n_bits", "center", "random_state")
+    }
 
     def __init__(
         self, n_bits: int | None = None, center: bool = True, random_state: int | None = None

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.base import _fit_context
 
 from hashlearn._scaling import unit_scaled
 from hashlearn._threads import limit_blas_threads
-from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
+from hashlearn._validation import HashlearnInputError
 from hashlearn.quantize.sign import SignQuantizer
 from hashlearn.registry import register_method
 
@@ -29,19 +30,21 @@ class PCAHash(SignQuantizer):
 
     projection = "pca"
     center = True
+    _parameter_constraints: dict = {
+        key: SignQuantizer._parameter_constraints[key] for key in ("n_bits", "random_state")
+    }
 
     def __init__(self, n_bits: int | None = None, random_state: int | None = None):
         self.n_bits = n_bits
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> PCAHash:
         """Learn the mean and the principal directions; needs ``n_bits`` informative directions."""
-        X = check_features(X, "X")
+        X = self._check_X(X, reset=True)
         n_samples, n_features = X.shape
-        n_bits = (
-            n_features if self.n_bits is None else check_n_bits(self.n_bits, maximum=n_features)
-        )
+        n_bits = self._resolve_n_bits(n_features)
         if n_samples <= n_bits:
             raise HashlearnInputError(
                 f"X has {n_samples} samples but n_bits={n_bits}: {n_bits} principal directions "

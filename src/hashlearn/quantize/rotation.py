@@ -20,14 +20,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 
+from hashlearn._linalg import random_orthogonal
 from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
-from hashlearn._validation import HashlearnInputError, check_features, check_n_bits
-from hashlearn.quantize.base import BaseQuantizer
-from hashlearn.quantize.h2q_solvers import random_orthogonal
-from hashlearn.quantize.sign import pca_components
+from hashlearn._validation import HashlearnInputError
+from hashlearn.base import BaseHasher
+from hashlearn.quantize.sign import SignQuantizer, pca_components
 from hashlearn.registry import register_method
 
 
@@ -42,7 +43,7 @@ def rescale_rows(Z: np.ndarray) -> np.ndarray:
     return Z * (np.sqrt(Z.shape[1]) / np.where(norms > 0, norms, 1.0))
 
 
-class RotationQuantizer(BaseQuantizer):
+class RotationQuantizer(BaseHasher):
     """Shared fit/transform for quantizers of the form sign(preprocess(x) R)."""
 
     rescale_rows: bool = True
@@ -57,18 +58,13 @@ class RotationQuantizer(BaseQuantizer):
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _validate_params(self) -> None:
-        """Check constructor arguments (subclasses extend); called first thing in ``fit``."""
-
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> RotationQuantizer:
         """Learn the preprocessing (mean, PCA) and the rotation from training features ``X``."""
-        self._validate_params()
-        X = check_features(X, "X", min_samples=2)
+        X = self._check_X(X, reset=True, min_samples=2)
         n_samples, n_features = X.shape
-        n_bits = (
-            n_features if self.n_bits is None else check_n_bits(self.n_bits, maximum=n_features)
-        )
+        n_bits = self._resolve_n_bits(n_features)
         if n_samples < n_bits:
             raise HashlearnInputError(
                 f"X has {n_samples} samples but n_bits={n_bits}: learning a {n_bits}-bit rotation "
@@ -102,7 +98,6 @@ class RotationQuantizer(BaseQuantizer):
             Z = X if self.mean_ is None else X - self.mean_.astype(X.dtype)
         if self.rescale_rows:
             Z = rescale_rows(Z)
-        self.n_features_in_ = n_features
         self.n_bits_ = n_bits
         self.rotation_ = self._fit_rotation(Z, check_random_state(self.random_state))
         return self
@@ -131,6 +126,10 @@ class RandomRotation(RotationQuantizer):
         n_bits: code length (default: the input dimension).
         random_state: seed of the rotation.
     """
+
+    _parameter_constraints: dict = {
+        key: SignQuantizer._parameter_constraints[key] for key in ("n_bits", "random_state")
+    }
 
     def __init__(self, n_bits: int | None = None, random_state: int | None = None):
         self.n_bits = n_bits

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
+from hashlearn._linalg import top_eigenvectors
 from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
-from hashlearn._validation import HashlearnInputError, check_choice, check_features, check_n_bits
-from hashlearn.quantize.base import BaseQuantizer
+from hashlearn._validation import HashlearnInputError
+from hashlearn.base import POSITIVE_INT, BaseHasher
 from hashlearn.registry import register_method
 
 
@@ -22,15 +25,11 @@ def pca_components(X_centred: np.ndarray, n_components: int) -> np.ndarray:
     """
     X_centred = unit_scaled(X_centred)[0]
     cov = X_centred.T @ X_centred / max(len(X_centred) - 1, 1)
-    eigvals, eigvecs = np.linalg.eigh(cov.astype(np.float64))
-    components = eigvecs[:, ::-1][:, :n_components]
-    # Fix each direction's sign so that its largest-magnitude entry is positive.
-    flip = np.sign(components[np.abs(components).argmax(axis=0), np.arange(n_components)])
-    return components * np.where(flip == 0, 1.0, flip)
+    return top_eigenvectors(cov.astype(np.float64), n_components)
 
 
 @register_method("sign")
-class SignQuantizer(BaseQuantizer):
+class SignQuantizer(BaseHasher):
     """Codes = sign((x − mean) P) with P a PCA, random Gaussian or identity projection.
 
     Args:
@@ -42,6 +41,13 @@ class SignQuantizer(BaseQuantizer):
         center: subtract the training mean before taking signs.
         random_state: seed for ``projection="random"``.
     """
+
+    _parameter_constraints: dict = {
+        "n_bits": [POSITIVE_INT, None],
+        "projection": [StrOptions({"pca", "random", "none"})],
+        "center": ["boolean"],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -55,15 +61,13 @@ class SignQuantizer(BaseQuantizer):
         self.center = center
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> SignQuantizer:
         """Learn the mean and the projection from training features ``X``."""
-        check_choice(self.projection, ("pca", "random", "none"), "projection")
-        X = check_features(X, "X", min_samples=2)
+        X = self._check_X(X, reset=True, min_samples=2)
         n_features = X.shape[1]
-        n_bits = n_features if self.n_bits is None else check_n_bits(self.n_bits)
-        if self.projection != "random":
-            check_n_bits(n_bits, maximum=n_features)
+        n_bits = self._resolve_n_bits(n_features, bounded=self.projection != "random")
         if self.projection == "none" and n_bits != n_features:
             raise HashlearnInputError(
                 f"projection='none' gives one bit per feature ({n_features}), but n_bits={n_bits}; "
@@ -77,7 +81,6 @@ class SignQuantizer(BaseQuantizer):
             self.components_ = rng.standard_normal((n_features, n_bits))
         else:
             self.components_ = np.eye(n_features)
-        self.n_features_in_ = n_features
         self.n_bits_ = n_bits
         return self
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from hashlearn.shallow._linalg import polar, sign
+from hashlearn._linalg import polar, sign
 
 _EPS = 1e-12
 

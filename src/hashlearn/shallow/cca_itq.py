@@ -13,18 +13,23 @@ from typing import Any
 
 import numpy as np
 from scipy import linalg
+from sklearn.base import _fit_context
 
+from hashlearn._linalg import itq, random_orthogonal
 from hashlearn._scaling import safe_mean, unit_scaled
-from hashlearn._validation import check_features, check_n_bits
-from hashlearn.quantize.base import BaseQuantizer
+from hashlearn._threads import limit_blas_threads
+from hashlearn.base import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    BaseHasher,
+    SupervisedMixin,
+)
 from hashlearn.registry import register_method
-from hashlearn.shallow._base import check_int, check_positive, limit_blas_threads
-from hashlearn.shallow._labels import check_labels
-from hashlearn.shallow._linalg import itq_rotation
 
 
 @register_method("cca-itq")
-class CCAITQ(BaseQuantizer):
+class CCAITQ(SupervisedMixin, BaseHasher):
     """CCA projection scaled by canonical correlations, then an ITQ rotation.
 
     Args:
@@ -37,10 +42,16 @@ class CCAITQ(BaseQuantizer):
 
     Attributes:
         mean_ (d,), projection_ (d × n_bits: CCA directions · correlations · rotation),
-        correlations_ (n_bits,).
+        correlations_ (n_bits,). n_iter_: ITQ iterations run (it stops early at a fixed point).
     """
 
-    requires_labels = True
+    _parameter_constraints: dict = {
+        "n_bits": [POSITIVE_INT],
+        "reg": [NON_NEGATIVE],
+        "max_iter": [NON_NEGATIVE_INT],
+        "random_state": ["random_state"],
+        "blas_threads": [POSITIVE_INT, None],
+    }
 
     def __init__(
         self,
@@ -56,14 +67,12 @@ class CCAITQ(BaseQuantizer):
         self.random_state = random_state
         self.blas_threads = blas_threads
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any) -> CCAITQ:
         """Learn the CCA directions and the rotation from features ``X`` and labels ``y``."""
-        check_positive(self.reg, "reg", allow_zero=True)
-        check_int(self.max_iter, "max_iter", minimum=0)
-        X = check_features(X, "X", min_samples=2)
-        Y = check_labels(y, len(X))
-        n_bits = check_n_bits(self.n_bits, maximum=X.shape[1])
+        X, Y = self._check_X_y(X, y)
+        n_bits = self._resolve_n_bits(X.shape[1])
         self.mean_ = safe_mean(X)
         # Codes are signs of a linear map, so scaling the centred data by a power of two (exact)
         # changes no code; it keeps the covariances clear of overflow and underflow.
@@ -81,10 +90,11 @@ class CCAITQ(BaseQuantizer):
         order = np.argsort(eigvals)[::-1][:n_bits]
         corr = np.sqrt(np.clip(eigvals[order], 0.0, None))
         directions = eigvecs[:, order] * corr
-        R = itq_rotation(Xc @ directions.astype(Xc.dtype), self.max_iter, self.random_state)
+        V = (Xc @ directions.astype(Xc.dtype)).astype(np.float64)
+        R = random_orthogonal(n_bits, self.random_state)
+        R, self.n_iter_ = itq(V, R, self.max_iter)
         self.correlations_ = corr
         self.projection_ = directions @ R
-        self.n_features_in_ = X.shape[1]
         self.n_bits_ = n_bits
         return self
 

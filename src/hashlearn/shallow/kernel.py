@@ -24,9 +24,15 @@ from typing import Any
 
 import numpy as np
 from scipy import linalg
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from hashlearn._validation import HashlearnInputError, check_choice, check_features
+from hashlearn._scaling import check_magnitude
+from hashlearn._threads import limit_blas_threads
+from hashlearn._validation import HashlearnInputError, check_features
+from hashlearn.base import POSITIVE_INT, BaseHasher, ParameterChecksMixin, SupervisedMixin
 
 
 def _squared_distances(
@@ -112,9 +118,6 @@ def select_anchors(
     X: np.ndarray, n_anchors: int, method: str, random_state: Any, kmeans_iter: int = 10
 ) -> np.ndarray:
     """m anchors (float64) from the rows of ``X``: a seeded random sample or k-means centres."""
-    check_choice(method, ("random", "kmeans"), "anchors")
-    if isinstance(n_anchors, bool) or not isinstance(n_anchors, (int, np.integer)) or n_anchors < 1:
-        raise HashlearnInputError(f"n_anchors must be a positive integer, got {n_anchors!r}.")
     if n_anchors > len(X):
         raise HashlearnInputError(
             f"n_anchors={n_anchors} is more than the {len(X)} training samples; "
@@ -165,8 +168,8 @@ def feature_gram(Phi: np.ndarray) -> np.ndarray:
     return (Phi.T @ Phi).astype(np.float64)
 
 
-class AnchorRBF:
-    """Anchor RBF feature map with scikit-learn style ``fit`` / ``transform``.
+class AnchorRBF(ParameterChecksMixin, TransformerMixin, BaseEstimator):
+    """Anchor RBF feature map, a scikit-learn transformer.
 
     Args:
         n_anchors: number of anchors m (at most the number of training samples).
@@ -177,6 +180,15 @@ class AnchorRBF:
         kmeans_iter: Lloyd iterations for ``anchors="kmeans"``.
         random_state: seed.
     """
+
+    _parameter_constraints: dict = {
+        "n_anchors": [POSITIVE_INT],
+        "anchors": [StrOptions({"random", "kmeans"})],
+        "center": ["boolean"],
+        "block_size": [POSITIVE_INT],
+        "kmeans_iter": [POSITIVE_INT],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -194,9 +206,10 @@ class AnchorRBF:
         self.kmeans_iter = kmeans_iter
         self.random_state = random_state
 
-    def fit_transform(self, X: Any) -> np.ndarray:
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Learn anchors, σ and the mean; return the centred training features (n, m)."""
-        X = check_features(X, "X")
+        X = check_features(X, "X", estimator=self)
         self.anchors_ = select_anchors(
             X, self.n_anchors, self.anchors, self.random_state, self.kmeans_iter
         )
@@ -205,12 +218,63 @@ class AnchorRBF:
         Phi -= self.mean_.astype(np.float32)
         return Phi
 
-    def fit(self, X: Any) -> AnchorRBF:
+    def fit(self, X: Any, y: Any = None) -> AnchorRBF:
         """Learn anchors, σ and the feature mean from ``X``."""
         self.fit_transform(X)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Centred features φ(X) − mean (n, m), float32."""
-        X = check_features(X, "X", n_features=self.anchors_.shape[1])
+        check_is_fitted(self)
+        X = check_features(X, "X", estimator=self, reset=False)
         return rbf_features(X, self.anchors_, self.sigma_, self.mean_, self.block_size)
+
+
+class KernelHashing(SupervisedMixin, BaseHasher):
+    """Base of the kernel-feature supervised hashers (SSAH, SDH, FSDH).
+
+    They all map x to centred anchor RBF features φ(x) and hash with a linear projection,
+    code(x) = sgn(Ψᵀ φ(x)); only how Ψ and the training codes are learnt differs. Learned
+    state lives in plain-array attributes (``anchors_``, ``sigma_``, ``kernel_mean_``,
+    ``projection_``) so :meth:`~hashlearn.base.BaseHasher.save` / ``load`` work unchanged.
+
+    Subclasses set ``__init__`` parameters ``n_bits``, ``n_anchors``, ``anchors``,
+    ``block_size``, ``blas_threads``, ``random_state``, ``verbose`` (and their own, added to
+    ``_parameter_constraints``) and call :meth:`_prepare` in ``fit``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_bits": [POSITIVE_INT],
+        "n_anchors": [POSITIVE_INT],
+        "anchors": [StrOptions({"random", "kmeans"})],
+        "block_size": [POSITIVE_INT],
+        "blas_threads": [POSITIVE_INT, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def _prepare(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validate inputs, learn the kernel map; return (Φ centred (n, m), ΦᵀΦ, Y multi-hot)."""
+        X, Y = self._check_X_y(X, y)
+        check_magnitude(X, type(self).__name__)
+        if self.n_bits > self.n_anchors:
+            raise HashlearnInputError(
+                f"n_bits={self.n_bits} exceeds n_anchors={self.n_anchors}; the codes are a "
+                "projection of the anchor features, so use n_anchors >= n_bits."
+            )
+        rbf = AnchorRBF(
+            n_anchors=self.n_anchors,
+            anchors=self.anchors,
+            block_size=self.block_size,
+            random_state=self.random_state,
+        )
+        Phi = rbf.fit_transform(X)
+        self.anchors_, self.sigma_, self.kernel_mean_ = rbf.anchors_, rbf.sigma_, rbf.mean_
+        self.n_bits_ = int(self.n_bits)
+        self.n_classes_ = Y.shape[1]
+        return Phi, feature_gram(Phi), Y
+
+    @limit_blas_threads
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        Phi = rbf_features(X, self.anchors_, self.sigma_, self.kernel_mean_, self.block_size)
+        return (Phi @ self.projection_.astype(np.float32)).astype(np.float64)

@@ -24,18 +24,15 @@ from typing import Any
 
 import numpy as np
 from scipy import linalg
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
+from hashlearn._linalg import sign
+from hashlearn._threads import limit_blas_threads
+from hashlearn.base import NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from hashlearn.registry import register_method
-from hashlearn.shallow._base import (
-    KernelHashing,
-    check_int,
-    check_positive,
-    limit_blas_threads,
-)
-from hashlearn.shallow._linalg import sign
-from hashlearn.shallow.kernel import ridge_projection
+from hashlearn.shallow.kernel import KernelHashing, ridge_projection
 
 
 def _ridge(X: np.ndarray, T: np.ndarray, lam: float) -> np.ndarray:
@@ -61,6 +58,15 @@ class DiscreteRegressionHashing(KernelHashing):
     Attributes:
         projection_: P (m × l). objective_: objective after each iteration. n_iter_.
     """
+
+    _parameter_constraints: dict = {
+        **KernelHashing._parameter_constraints,
+        "lam": [POSITIVE],
+        "nu": [POSITIVE],
+        "reg": [POSITIVE],
+        "max_iter": [POSITIVE_INT],
+        "tol": [NON_NEGATIVE],
+    }
 
     def __init__(
         self,
@@ -90,13 +96,10 @@ class DiscreteRegressionHashing(KernelHashing):
         self.random_state = random_state
         self.verbose = verbose
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any) -> DiscreteRegressionHashing:
         """Learn codes and the hash projection from features ``X`` and labels ``y``."""
-        for name in ("lam", "nu", "reg"):
-            check_positive(getattr(self, name), name)
-        check_positive(self.tol, "tol", allow_zero=True)
-        check_int(self.max_iter, "max_iter")
         Phi, gram, Y = self._prepare(X, y)
         rng = check_random_state(self.random_state)
         B = sign(rng.standard_normal((len(Y), self.n_bits_)))

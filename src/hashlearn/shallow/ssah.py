@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from numbers import Real
 from typing import Any
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from tqdm.auto import tqdm
 
-from hashlearn._validation import HashlearnInputError, check_choice
+from hashlearn._labels import similarity_products
+from hashlearn._linalg import random_orthogonal, sign, top_eigenvectors
+from hashlearn._threads import limit_blas_threads
+from hashlearn.base import NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from hashlearn.registry import register_method
 from hashlearn.shallow import _ssah_steps as steps
-from hashlearn.shallow._base import (
-    KernelHashing,
-    check_int,
-    check_positive,
-    limit_blas_threads,
-)
-from hashlearn.shallow._labels import similarity_products
-from hashlearn.shallow._linalg import random_rotation, sign
-from hashlearn.shallow.kernel import ridge_projection
+from hashlearn.shallow.kernel import KernelHashing, ridge_projection
 
 logger = logging.getLogger("hashlearn.shallow")
 
@@ -85,6 +83,20 @@ class SSAH(KernelHashing):
     """
 
     default_r_step = "cayley"
+    _parameter_constraints: dict = {
+        **KernelHashing._parameter_constraints,
+        "lambda1": [POSITIVE],
+        "lambda2": [POSITIVE],
+        "mu": [POSITIVE],
+        "p": [Interval(Real, 0, 2, closed="right")],
+        "smoothing": [NON_NEGATIVE],
+        "dissimilar": [Options(Real, {0.0, -1.0})],
+        "r_step": [StrOptions(set(steps.R_STEPS)), None],
+        "cayley_iter": [POSITIVE_INT],
+        "reg": [POSITIVE],
+        "max_iter": [POSITIVE_INT],
+        "tol": [NON_NEGATIVE],
+    }
 
     def __init__(
         self,
@@ -126,31 +138,11 @@ class SSAH(KernelHashing):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        p_ok = isinstance(self.p, (int, float, np.number)) and not isinstance(self.p, bool)
-        if not p_ok or not np.isfinite(self.p) or not 0 < self.p <= 2:
-            raise HashlearnInputError(
-                f"p must be in (0, 2] (the ℓ2,p exponent; p = 2 is the Frobenius norm), "
-                f"got {self.p!r}."
-            )
-        for name in ("lambda1", "lambda2", "mu", "reg"):
-            check_positive(getattr(self, name), name)
-        check_positive(self.tol, "tol", allow_zero=True)
-        check_positive(self.smoothing, "smoothing", allow_zero=True)
-        check_int(self.max_iter, "max_iter")
-        check_int(self.cayley_iter, "cayley_iter")
-        r_step = self.default_r_step if self.r_step is None else self.r_step
-        self.r_step_ = check_choice(r_step, tuple(steps.R_STEPS), "r_step")
-        if self.dissimilar not in (0, -1):
-            raise HashlearnInputError(
-                f"dissimilar must be 0 (S in {{0, 1}}) or -1 (S in {{-1, 1}}), "
-                f"got {self.dissimilar!r}."
-            )
-
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any) -> SSAH:
         """Learn codes and hash functions from features ``X`` (n, d) and labels ``y``."""
-        self._check_params()
+        self.r_step_ = self.default_r_step if self.r_step is None else self.r_step
         Phi, gram, Y = self._prepare(X, y)
         n, p = len(Y), float(self.p)
         self.lambda1_ = float(self.lambda1) * n ** (2.0 - p / 2.0)
@@ -203,11 +195,9 @@ class SSAH(KernelHashing):
         """U = top-l principal directions of φ(X), V = Uᵀφ(X), R seeded random rotation,
         B = sgn(RV), then W from (S3) with D = I."""
         rng = check_random_state(self.random_state)
-        eigvecs = np.linalg.eigh(gram)[1][:, ::-1][:, : prob.n_bits]
-        flip = np.sign(eigvecs[np.abs(eigvecs).argmax(axis=0), np.arange(prob.n_bits)])
-        U = eigvecs * np.where(flip == 0, 1.0, flip)
+        U = top_eigenvectors(gram, prob.n_bits)
         V = (prob.Phi @ U.astype(np.float32)).astype(np.float64)
-        R = random_rotation(prob.n_bits, rng)
+        R = random_orthogonal(prob.n_bits, rng)
         B = sign(V @ R.T)
         st = steps.State(
             W=np.zeros((prob.C.shape[0], prob.n_bits)),
