@@ -15,7 +15,7 @@ import numpy as np
 from hashlearn._bitops import pairwise_hamming, to_words
 from hashlearn._validation import HashlearnInputError
 
-__all__ = ["pack", "unpack", "hamming_distances", "as_packed", "n_bytes_for"]
+__all__ = ["pack", "unpack", "hamming_distances", "as_packed", "n_bytes_for", "code_statistics"]
 
 
 def n_bytes_for(n_bits: int) -> int:
@@ -115,3 +115,23 @@ def _check_packed(packed: Any, name: str, n_bits: int | None = None) -> np.ndarr
                 f"{n_bytes_for(n_bits)}; pass the n_bits the codes were packed with."
             )
     return np.ascontiguousarray(arr)
+
+
+def code_statistics(z: Any) -> dict[str, Any]:
+    """How far continuous codes ``z`` (n, n_bits) are from their sign codes, and how balanced
+    each bit is: the two diagnostics Doan et al. (CVPR 2022, "One Loss for Quantization",
+    figure "(a) Quantization Error, (b) Bit Entropy") plot over training.
+
+    Returns ``quantization_error`` = mean (z - sgn z)^2 (sgn 0 = +1, as :func:`pack`) and
+    ``bit_entropy``: per bit, the entropy in bits of the share of +1 (1 = balanced).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 2 or len(z) == 0:
+        raise HashlearnInputError(f"codes must be a non-empty (n, n_bits) array, got {z.shape}.")
+    signs = np.where(z >= 0, 1.0, -1.0)
+    p = (signs > 0).mean(axis=0).clip(1e-12, 1 - 1e-12)
+    entropy = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    return {
+        "quantization_error": float(np.mean((z - signs) ** 2)),
+        "bit_entropy": [round(float(e), 6) for e in entropy],
+    }

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from hashlearn._io import HashlearnFileError, write_json_atomic
 from hashlearn._validation import HashlearnInputError
-from hashlearn.codes import pack
+from hashlearn.codes import code_statistics, pack
 from hashlearn.deep import distributed as dd
 from hashlearn.deep import runs, two_stage
 from hashlearn.deep.config import (
@@ -257,6 +257,7 @@ class Trainer:
                     "similarity": totals[1],
                     "quantization": totals[2],
                     "val_map": val_map,
+                    **self.val_code_statistics,
                     "seconds": seconds,
                     "lr": lr,
                 }
@@ -347,11 +348,16 @@ class Trainer:
         return buffer
 
     def _validation_map(self, Xq, yq, Xdb, ydb) -> float:
-        """mAP@all of sign codes: validation items against training items (never the query)."""
+        """mAP@all of sign codes: validation items against training items (never the query).
+
+        Also keeps the validation codes' quantization error and per-bit entropy
+        (:func:`hashlearn.codes.code_statistics`) for the epoch's history."""
         from hashlearn.metrics import mean_average_precision
 
         kind, mean, std = self.batch_input
-        q = pack(run_model(self.objective.codes, Xq, kind, mean=mean, std=std))
+        z = run_model(self.objective.codes, Xq, kind, mean=mean, std=std)
+        self.val_code_statistics = code_statistics(z)
+        q = pack(z)
         db = pack(run_model(self.objective.codes, Xdb, kind, mean=mean, std=std))
         with keep_torch_threads():
             return float(mean_average_precision(q, db, yq, ydb))
