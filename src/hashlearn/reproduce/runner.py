@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hashlearn._io import HashlearnFileError, write_json_atomic, write_text_atomic
+from hashlearn._validation import HashlearnInputError
 from hashlearn.reproduce.config import config_hash
 from hashlearn.reproduce.grid import Cell, expand
 
@@ -136,10 +137,17 @@ def run_grid(
         bar.set_postfix_str(f"{cell.name} {cell.bits}b seed {cell.seed}")
         dataset = datasets.for_cell(cell.dataset, cell.seed, cell.label_noise)
         start = time.perf_counter()
-        if cell.kind == "shallow":
-            metrics = run_shallow(cell, dataset, config["evaluation"])
-        else:
-            metrics = run_deep(cell, dataset, config["evaluation"], Path(output) / "runs", False)
+        try:
+            if cell.kind == "shallow":
+                metrics = run_shallow(cell, dataset, config["evaluation"])
+            else:
+                runs = Path(output) / "runs"
+                metrics = run_deep(cell, dataset, config["evaluation"], runs, False)
+        except HashlearnInputError as exc:
+            raise type(exc)(
+                f"cell {cell.name}, {cell.bits} bits, seed {cell.seed} failed "
+                f"({len(records)} cells are saved in {results.path}): {exc}"
+            ) from exc
         record: dict[str, Any] = {
             **cell.describe(),
             "dataset": dataset.name,
