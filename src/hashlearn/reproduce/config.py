@@ -58,6 +58,7 @@ DATASET_KEYS = {
     "split_seed",
     "data_dir",
     "features",
+    "image_size",
     "max_items",
     "classes",
     "label_noise",
@@ -149,7 +150,7 @@ def _dataset(table: Any, path: str, *, partial: bool) -> dict:
     out = dict(table)
     if not partial and "name" not in out:
         raise HashlearnInputError(
-            f"config [{path}] needs a name (e.g. name = \"fashion-mnist\"); "
+            f'config [{path}] needs a name (e.g. name = "fashion-mnist"); '
             "`hashlearn datasets` lists them."
         )
     if "name" in out:
@@ -189,6 +190,9 @@ def _dataset(table: Any, path: str, *, partial: bool) -> dict:
         out["label_noise"] = [float(r) for r in noise]
     if "split_seed" in out and (not isinstance(out["split_seed"], int) or out["split_seed"] < 0):
         raise HashlearnInputError(f"config {path}.split_seed must be a non-negative integer.")
+    size = out.get("image_size", 224)
+    if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 1024:
+        raise HashlearnInputError(f"config {path}.image_size must be an integer in 32..1024.")
     if "features" in out:
         from hashlearn.deep.backbones import PRETRAINED
 
@@ -205,8 +209,8 @@ def _evaluation(table: Any) -> dict:
     topk = out["topk"]
     if not (topk in ("protocol", "all") or (isinstance(topk, int) and topk > 0)):
         raise HashlearnInputError(
-            f"config evaluation.topk = {topk!r}; use \"protocol\" (the dataset protocol's "
-            "mAP cut-off), \"all\" or a positive integer."
+            f'config evaluation.topk = {topk!r}; use "protocol" (the dataset protocol\'s '
+            'mAP cut-off), "all" or a positive integer.'
         )
     check_value_choice(out["ties"], TIES, "evaluation.ties")
     for key in ("k", "radius"):
@@ -230,11 +234,12 @@ def _shallow(block: Any, path: str, seeds: list[int]) -> dict:
     params = block.get("params", {})
     if not isinstance(params, dict):
         raise HashlearnInputError(f"config {path}.params must be a table.")
-    for m in methods:
-        allowed = set(method_parameters(m)) - {"n_bits", "random_state"}
-        for key in params:
-            if key not in allowed:
-                check_keys({key: None}, allowed, f"{path}.params (method {m})")
+    taken = {m: set(method_parameters(m)) - {"n_bits", "random_state"} for m in methods}
+    for key, value in params.items():
+        if key in methods and isinstance(value, dict):  # parameters of one method
+            check_keys(value, taken[key], f"{path}.params.{key}")
+        elif not any(key in names for names in taken.values()):
+            check_keys({key: None}, set().union(*taken.values()), f"{path}.params")
     return {
         "methods": methods,
         "bits": _bits(block["bits"], f"{path}.bits"),

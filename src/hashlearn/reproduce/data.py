@@ -44,6 +44,7 @@ class DatasetCache:
     def base(self, spec: dict) -> Dataset:
         """The protocol's splits with the class subset, caps and features applied."""
         fields = ("name", "protocol", "split_seed", "classes", "max_items", "features")
+        fields += ("image_size",)
         core = {k: spec.get(k) for k in fields}
         key = repr(sorted(core.items()))
         if key not in self._base:
@@ -61,7 +62,13 @@ class DatasetCache:
             if spec.get("max_items"):
                 dataset = cap_splits(dataset, spec["max_items"], spec.get("split_seed", 0))
             if spec.get("features"):
-                dataset = with_features(dataset, spec["features"], self.cache_dir, self.progress)
+                dataset = with_features(
+                    dataset,
+                    spec["features"],
+                    self.cache_dir,
+                    self.progress,
+                    image_size=spec.get("image_size", 224),
+                )
             self._base[key] = dataset
         return self._base[key]
 
@@ -131,8 +138,18 @@ def cap_splits(dataset: Dataset, caps: dict[str, int], split_seed: int) -> Datas
     return _rebuild(dataset, out, {"max_items": dict(caps)})
 
 
-def with_features(dataset: Dataset, backbone_name: str, cache_dir: Path, progress: bool):
-    """Every split's ``X`` replaced by frozen ImageNet-backbone features (cached on disk)."""
+def with_features(
+    dataset: Dataset,
+    backbone_name: str,
+    cache_dir: Path,
+    progress: bool,
+    *,
+    image_size: int = 224,
+) -> Dataset:
+    """Every split's ``X`` replaced by frozen ImageNet-backbone features (cached on disk).
+
+    Images are resized to ``image_size`` (224, the networks' ImageNet resolution, by default;
+    smaller sizes trade fidelity for speed on CPUs)."""
     import torch
 
     from hashlearn.deep import build_backbone, extract_features
@@ -153,11 +170,12 @@ def with_features(dataset: Dataset, backbone_name: str, cache_dir: Path, progres
             images = np.empty((len(union), *imgs.shape[1:]), dtype=imgs.dtype)
         images[[pos[int(i)] for i in split.indices]] = imgs
     backbone = build_backbone(backbone_name)
+    backbone.image_size = image_size
     if torch.cuda.is_available():
         backbone = backbone.to("cuda")
     digest = hashlib.sha256(union.tobytes()).hexdigest()[:16]
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[-40:]
-    cache = cache_dir / f"{stem}-{dataset.protocol}-{backbone_name}-{digest}.npz"
+    cache = cache_dir / f"{stem}-{dataset.protocol}-{backbone_name}-{image_size}px-{digest}.npz"
     log.info("%s features of %d %s images (cache %s)", backbone_name, len(union), stem, cache)
     features = extract_features(backbone, images, cache=cache, progress=progress, batch_size=64)
     out: dict[str, Split | None] = {}
@@ -167,7 +185,9 @@ def with_features(dataset: Dataset, backbone_name: str, cache_dir: Path, progres
             continue
         rows = np.arange(len(split))
         out[name] = _subset(split, rows, X=features[[pos[int(i)] for i in split.indices]])
-    return _rebuild(dataset, out, {"features": {"backbone": backbone_name, "cache": cache.name}})
+    return _rebuild(
+        dataset, out, {"features": {"backbone": backbone_name, "image_size": image_size}}
+    )
 
 
 def flip_labels(dataset: Dataset, rate: float, seed: int) -> Dataset:
@@ -179,8 +199,7 @@ def flip_labels(dataset: Dataset, rate: float, seed: int) -> Dataset:
     train = dataset.train
     if train.y.ndim != 1:
         raise HashlearnInputError(
-            "dataset.label_noise flips single-label class ids; "
-            f"{dataset.name!r} is multi-label."
+            f"dataset.label_noise flips single-label class ids; {dataset.name!r} is multi-label."
         )
     rng = np.random.default_rng([seed, int(round(rate * 1_000_000)), 31337])
     n_flip = int(round(rate * len(train)))

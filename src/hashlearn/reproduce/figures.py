@@ -53,9 +53,7 @@ def pr_curves(records: list[dict], bits: int, title: str) -> bytes:
             by_name[r["name"]].append(r["pr_curve"])
     for name, curves in sorted(by_name.items()):
         recall = np.mean([c["recall"] for c in curves], axis=0)
-        precision = np.nanmean(
-            [np.asarray(c["precision"], dtype=float) for c in curves], axis=0
-        )
+        precision = np.nanmean([np.asarray(c["precision"], dtype=float) for c in curves], axis=0)
         ax.plot(recall, precision, marker=".", label=name)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)

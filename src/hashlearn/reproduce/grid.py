@@ -70,6 +70,18 @@ class Cell:
         }
 
 
+def _options(kind: str, method: str, options: dict) -> dict:
+    """A deep block's TrainConfig fields; a shallow method's parameters: the block's flat
+    ``params`` the method takes, updated by ``params.<method>``."""
+    if kind == "deep":
+        return options
+    from hashlearn.catalogue import method_parameters
+
+    own = set(method_parameters(method))
+    flat = {k: v for k, v in options.items() if k in own and not isinstance(v, dict)}
+    return {**flat, **options.get(method, {})}
+
+
 def expand(config: dict) -> list[Cell]:
     """Every cell of ``config``, in run order: block by block, then bits, method, seed."""
     cells: list[Cell] = []
@@ -96,7 +108,7 @@ def expand(config: dict) -> list[Cell]:
                                         label_noise=noise,
                                         label=block["label"],
                                         dataset=dataset,
-                                        options=options,
+                                        options=_options(kind, method, options),
                                         keep_embeddings=block.get("keep_embeddings", 0),
                                     )
                                 )

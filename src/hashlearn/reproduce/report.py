@@ -99,7 +99,10 @@ def paired_differences(records: list[dict], pairs: list[list[str]]) -> list[list
 def published_sections(records: list[dict], paper: str | None) -> list[Section]:
     if paper is None:
         return []
-    out: list[Section] = [("h", f"Published numbers ({paper})"), ("p", PUBLISHED[paper]["citation"])]
+    out: list[Section] = [
+        ("h", f"Published numbers ({paper})"),
+        ("p", PUBLISHED[paper]["citation"]),
+    ]
     tables = published_tables(paper)
     if not tables:
         out.append(("p", "The paper publishes no table we can compare with."))
@@ -131,9 +134,14 @@ def published_sections(records: list[dict], paper: str | None) -> list[Section]:
     extra = PUBLISHED[paper]
     if "mean_gains" in extra:
         gains = ", ".join(f"{k} {v:+.2f}" for k, v in extra["mean_gains"].items())
-        out.append(("p", f"Published mean mAP change over all methods and datasets: {gains} points."))
+        out.append(
+            ("p", f"Published mean mAP change over all methods and datasets: {gains} points.")
+        )
     if "timing" in extra:
-        rows = [[d, *(f"{t[k]:.1f}" for k in ("original", "swd", "hswd"))] for d, t in extra["timing"].items()]
+        rows = [
+            [d, *(f"{t[k]:.1f}" for k in ("original", "swd", "hswd"))]
+            for d, t in extra["timing"].items()
+        ]
         out.append(("p", "Published seconds per epoch (mean over the supervised methods):"))
         out.append(("table", (["dataset", "original", "swd", "hswd"], rows)))
     return out
@@ -175,7 +183,9 @@ def build_sections(records: list[dict], config: dict) -> list[Section]:
         out.append(("table", (["difference", "bits", "mAP difference", "wins"], diffs)))
     out.extend(published_sections(records, config["paper"]))
     out.append(("h", "Time"))
-    out.append(("table", (["method", "cells", "fit / train s", "s per epoch"], timing_rows(records))))
+    out.append(
+        ("table", (["method", "cells", "fit / train s", "s per epoch"], timing_rows(records)))
+    )
     out.append(("h", "Figures"))
     out.append(("img", ("map_vs_bits", figures.map_vs_bits(records, "mAP vs bits"))))
     for bits in sorted({r["bits"] for r in records}):
