@@ -160,6 +160,17 @@ def with_features(
             f"dataset.features = {backbone_name!r} needs images, but {dataset.name!r} "
             "has only feature vectors; drop the features key."
         )
+    backbone = build_backbone(backbone_name)
+    backbone.image_size = image_size
+    if torch.cuda.is_available():
+        backbone = backbone.to("cuda")
+    if not all(isinstance(s.images, np.ndarray) for s in splits.values()):
+        # Lazy image files (NUS-WIDE, COCO, ...): decoded in loader workers, cached per split.
+        from hashlearn.deep.features import with_backbone_features
+
+        return with_backbone_features(
+            dataset, backbone, backbone_name=f"{backbone_name}-{image_size}px", cache_dir=cache_dir
+        )
     # One pass over the union of the splits' items (train items are often database items).
     union = np.unique(np.concatenate([s.indices for s in splits.values()]))
     pos = {int(i): k for k, i in enumerate(union)}
@@ -169,10 +180,6 @@ def with_features(
         if images is None:
             images = np.empty((len(union), *imgs.shape[1:]), dtype=imgs.dtype)
         images[[pos[int(i)] for i in split.indices]] = imgs
-    backbone = build_backbone(backbone_name)
-    backbone.image_size = image_size
-    if torch.cuda.is_available():
-        backbone = backbone.to("cuda")
     digest = hashlib.sha256(union.tobytes()).hexdigest()[:16]
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[-40:]
     cache = cache_dir / f"{stem}-{dataset.protocol}-{backbone_name}-{image_size}px-{digest}.npz"
