@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _timing import time_quantization_terms
 from hashlearn.codes import pack
 from hashlearn.data import load_dataset
 from hashlearn.deep import TrainConfig, Trainer
@@ -223,8 +224,6 @@ def hswd_vs_swd(data: dict, images: dict, labels: dict, epochs: int) -> dict:
     fastest epoch is reported too; plus the quantization term alone (forward + backward on a
     batch of 128 × 32 random codes), which isolates what the paper compares.
     """
-    from hashlearn.deep.quantization import time_quantization_terms
-
     out = {}
     for backbone in ("mlp", "cnn"):
         inputs = data if backbone == "mlp" else images

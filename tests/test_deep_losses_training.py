@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 from sklearn.datasets import load_digits  # noqa: E402
 
 from hashlearn.deep.losses import available_losses, get_loss  # noqa: E402
-from hashlearn.deep.quantization import get_quantization, sign_ste  # noqa: E402
+from hashlearn.deep.quantization import get_quantization  # noqa: E402
+from hashlearn.deep.signs import sign_ste  # noqa: E402
 from hashlearn.metrics import mean_average_precision  # noqa: E402
 
 N_BITS = 16

@@ -139,8 +139,8 @@ def test_objective_feeds_hswd_the_pre_activation_and_the_penalty_the_codes(digit
     """HSWD/SWD see the hash layer's output before tanh (HSWD authors' code); the method's own
     penalty sees the tanh codes its loss sees."""
     from hashlearn.deep.losses import get_loss
+    from hashlearn.deep.objective import Objective
     from hashlearn.deep.quantization import get_quantization, hswd, sample_balanced_target
-    from hashlearn.deep.trainer import Objective
 
     torch.manual_seed(0)
     spec = {"backbone": "mlp", "n_bits": 8, "activation": "tanh", "hidden": 0,

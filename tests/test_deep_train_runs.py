@@ -58,7 +58,7 @@ def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path):
     junk = tmp_path / "b/checkpoints/.epoch-0003.tmp"
     junk.mkdir()
     (junk / "model.safetensors").write_bytes(b"\x00" * 10)
-    with pytest.raises(HashlearnFileError, match="--resume"):
+    with pytest.raises(HashlearnFileError, match="`resume=True`"):
         _fit(Trainer(_config(), tmp_path / "b", progress=False), digits)
     resumed = _fit(Trainer(_config(), tmp_path / "b", resume=True, progress=False), digits)
     for p, q in zip(straight.network.parameters(), resumed.network.parameters()):

@@ -15,8 +15,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "hashlearn"
 
@@ -202,13 +200,18 @@ def test_no_import_cycle_outside_deep() -> None:
 
 
 def test_no_import_cycle() -> None:
-    graph = import_graph()
-    components = strongly_connected(graph)
-    cycles = find_cycles(graph)
-    if components and all(_inside_deep(c) for c in components):
-        # The deep package is being regrouped separately; only its internal circles may remain.
-        pytest.xfail("import cycles inside hashlearn.deep:\n" + _describe(cycles))
+    cycles = find_cycles(import_graph())
     assert not cycles, "import cycles:\n" + _describe(cycles)
+
+
+def test_deep_layers_import_downwards() -> None:
+    # The bottom of hashlearn.deep imports nothing above it: the sign helpers are shared by
+    # the losses and the quantization terms, and the configuration (every default) by all.
+    graph = import_graph()
+    assert not {m for m in graph["hashlearn.deep.signs"] if m.startswith("hashlearn.deep")}
+    assert not {m for m in graph["hashlearn.deep.config"] if m.startswith("hashlearn.deep")}
+    assert "hashlearn.deep.signs" in graph["hashlearn.deep.losses.base"]
+    assert "hashlearn.deep.quantization" not in _reachable(graph, "hashlearn.deep.losses")
 
 
 def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:

@@ -3,7 +3,8 @@
 Protocol: each method is fitted on the dataset's ``train`` split (with labels for supervised
 methods), ``query`` and ``database`` are encoded, the database is searched exactly with
 :class:`hashlearn.index.HammingIndex`, and :func:`hashlearn.metrics.evaluate_retrieval`
-scores the Hamming ranking.
+scores the Hamming ranking. A trained deep run is scored by the same
+:func:`evaluate_encoder` (through :func:`hashlearn.deep.evaluate_run`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ def evaluate_method(
         params: extra constructor parameters for a named method.
 
     Returns:
-        A JSON-ready record: the metrics of :func:`evaluate_retrieval` plus ``fit_s``,
-        ``encode_s`` and ``search_s`` (k-NN search of every query with ``HammingIndex``).
+        The record of :func:`evaluate_encoder`, with ``fit_s`` the seconds of ``fit``.
     """
     if isinstance(method, str):
         name = method
@@ -51,10 +51,58 @@ def evaluate_method(
     start = time.perf_counter()
     model.fit(train.X, train.y)  # unsupervised methods ignore y, as in scikit-learn
     fit_s = time.perf_counter() - start
+    return evaluate_encoder(
+        model,
+        dataset,
+        method=name,
+        n_bits=n_bits,
+        seed=seed,
+        fit_s=fit_s,
+        topk=topk,
+        k=k,
+        ties=ties,
+    )
 
+
+def evaluate_encoder(
+    model: Any,
+    dataset: Dataset,
+    *,
+    method: str,
+    n_bits: int,
+    seed: int | None = None,
+    field: str = "X",
+    fit_s: float | None = None,
+    topk: int | None = None,
+    k: int = 100,
+    ties: str = "stable",
+    radius: int = 2,
+) -> dict[str, Any]:
+    """Score a fitted encoder: encode ``query`` and ``database``, search, evaluate.
+
+    The one scoring path of shallow methods (:func:`evaluate_method`) and trained deep runs
+    (:func:`hashlearn.deep.evaluate_run`), so both give records with the same keys.
+
+    Args:
+        model: anything with ``encode(X) -> packed uint8 codes`` (a fitted method, a
+            :class:`hashlearn.deep.DeepHasher`).
+        method: the name recorded under ``"method"``.
+        n_bits: the code length (``"bits"``).
+        seed: the method's seed, recorded as is.
+        field: which input of the splits the model encodes: ``"X"`` (features) or
+            ``"images"``.
+        fit_s: seconds the fit took, recorded as is (None when not measured here).
+        topk, k, ties, radius: see :func:`hashlearn.metrics.evaluate_retrieval`.
+
+    Returns:
+        A JSON-ready record: ``method``, ``bits``, ``seed``, ``dataset``, ``split_seed``, the
+        metrics of :func:`evaluate_retrieval`, ``fit_s``, ``encode_s`` and ``search_s`` (k-NN
+        search of every query with :class:`HammingIndex`).
+    """
+    query, database = getattr(dataset.query, field), getattr(dataset.database, field)
     start = time.perf_counter()
-    query_codes = model.encode(dataset.query.X)
-    db_codes = model.encode(dataset.database.X)
+    query_codes = model.encode(query)
+    db_codes = model.encode(database)
     encode_s = time.perf_counter() - start
 
     index = HammingIndex(n_bits)
@@ -72,16 +120,24 @@ def evaluate_method(
         topk=topk,
         k=k,
         ties=ties,
+        radius=radius,
         n_bits=n_bits,
     )
-    record = {"method": name, "bits": n_bits, "seed": seed, **scores}
+    record = {
+        "method": method,
+        "bits": n_bits,
+        "seed": seed,
+        "dataset": dataset.name,
+        "split_seed": dataset.split_seed,
+        **scores,
+    }
     record.update(fit_s=fit_s, encode_s=encode_s, search_s=search_s)
     log.info(
-        "%s %d bits: mAP %.4f  (fit %.2fs, encode %.2fs, search %.3fs)",
-        name,
+        "%s %d bits: mAP %.4f  (fit %s, encode %.2fs, search %.3fs)",
+        method,
         n_bits,
         record["map"],
-        fit_s,
+        "-" if fit_s is None else f"{fit_s:.2f}s",
         encode_s,
         search_s,
     )

@@ -20,6 +20,7 @@ from hashlearn.cli._common import (
     parse_int_list,
     parse_params,
 )
+from hashlearn.cli._flags import errors_as_flags, parser_flags
 from hashlearn.cli.methods import DEEP_INSTALL
 from hashlearn.report import format_table, results_columns
 
@@ -72,7 +73,7 @@ def register(subparsers: Any) -> None:
     add_dataset_options(parser)
     parser.add_argument("--output", default=None, help="write results as JSON here")
     parser.add_argument("--plot", default=None, help="write PR-curve PNGs into this folder")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags=parser_flags(parser))
 
 
 def parse_topk(text: str) -> int | str:
@@ -168,11 +169,6 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
-    if not args.download:
-        raise HashlearnInputError(
-            "--no-download works with --dataset only: evaluating a run (--model) may download "
-            "the dataset recorded in it; point --data-dir at its files instead."
-        )
     try:
         from hashlearn.deep import evaluate_run
     except ModuleNotFoundError as exc:
@@ -181,13 +177,18 @@ def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
         raise HashlearnInputError(
             f"evaluating a trained deep model {DEEP_INSTALL} ({exc})."
         ) from None
-    record = dict(
-        evaluate_run(args.model, topk=args.topk, data_dir=args.data_dir, k=args.k, ties=args.ties)
-    )
-    record.setdefault("method", Path(args.model).name)
-    record.setdefault("bits", record.get("n_bits"))
-    meta = {"dataset": record.get("dataset", str(args.model)), "model": args.model}
-    return [record], {**meta, "topk": record.get("topk")}
+    # A run without weights yet is continued by `hashlearn train`, not by this command.
+    flags = {**args.flags, "resume": f"hashlearn train ... --output {args.model} --resume"}
+    with errors_as_flags(flags):
+        record = evaluate_run(
+            args.model,
+            topk=args.topk,
+            data_dir=args.data_dir,
+            download=args.download,
+            k=args.k,
+            ties=args.ties,
+        )
+    return [record], {"dataset": record["dataset"], "model": args.model, "topk": record["topk"]}
 
 
 def _write_plots(records: list[dict], folder: Path, dataset: str) -> None:

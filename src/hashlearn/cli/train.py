@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import (
@@ -34,9 +35,42 @@ from hashlearn.cli._common import (
     missing_optional,
     one_of,
 )
+from hashlearn.cli._flags import errors_as_flags, parser_flags
 from hashlearn.cli.methods import DEEP_INSTALL
 
 log = logging.getLogger("hashlearn")
+
+#: Options that set a :class:`~hashlearn.deep.TrainConfig` field: option ``dest`` -> field.
+#: They default to None here, so an option not given leaves TrainConfig's own default (the one
+#: place the defaults live; ``--help`` reads them from there).
+CONFIG_OPTIONS = {
+    "loss": "loss",
+    "quantization": "quantization",
+    "quantization_weight": "quantization_weight",
+    "h2q_solver": "h2q_solver",
+    "h2q_loss": "h2q_loss",
+    "stage1_activation": "stage1_activation",
+    "head_lr_multiplier": "head_lr_multiplier",
+    "projections": "n_projections",
+    "bits": "n_bits",
+    "backbone": "backbone",
+    "freeze_backbone": "freeze_backbone",
+    "weights": "weights",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "optimizer": "optimizer",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "schedule": "schedule",
+    "patience": "patience",
+    "seed": "seed",
+    "device": "device",
+}
+#: Library argument names that differ from this command's options (name -> option ``dest``).
+ALIASES = {
+    **{field: dest for dest, field in CONFIG_OPTIONS.items() if field != dest},
+    "run_dir": "output",
+}
 
 
 def _losses() -> list[str]:
@@ -46,7 +80,7 @@ def _losses() -> list[str]:
 
 
 def _quantizations() -> tuple[str, ...]:
-    from hashlearn.deep.quantization import QUANTIZATIONS
+    from hashlearn.deep.config import QUANTIZATIONS
 
     return QUANTIZATIONS
 
@@ -101,6 +135,31 @@ def _deep_names(what: str, names: Callable[[], Iterable[str]]) -> LazyHelp:
     return LazyHelp(render)
 
 
+def _config_help(
+    text: str, field: str, names: Callable[[], Iterable[str]] | None = None
+) -> LazyHelp:
+    """Help of an option that sets ``TrainConfig.<field>``: ``text``, the allowed ``names`` and
+    the default, read from :class:`~hashlearn.deep.TrainConfig` when ``--help`` is shown."""
+
+    def render() -> str:
+        from hashlearn.deep.config import TrainConfig
+
+        default = getattr(TrainConfig(), field)
+        choices = f", {one_of(names())}" if names is not None else ""
+        shown = "" if default is None else f" (default: {default})"
+        return f"{text}{choices}{shown}"
+
+    def render_or_install() -> str:
+        try:
+            return render()
+        except ModuleNotFoundError as exc:
+            if not missing_optional(exc):
+                raise
+            return f"{text} ({DEEP_INSTALL})"
+
+    return LazyHelp(render_or_install)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
         subparsers,
@@ -115,89 +174,105 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--dataset", required=True, help=LazyHelp(dataset_names))
-    parser.add_argument("--loss", default="dpsh", help=_deep_names("similarity loss", _losses))
+    parser.add_argument("--loss", help=_config_help("similarity loss", "loss", _losses))
     parser.add_argument(
         "--quantization",
-        default="hswd",
-        help=_deep_names("quantization strategy", _quantizations),
+        help=_config_help("quantization strategy", "quantization", _quantizations),
     )
     parser.add_argument(
         "--quantization-weight",
         type=float,
-        default=None,
         help="λ / α of the quantization term (default: the strategy's own)",
     )
     parser.add_argument(
         "--h2q-solver",
-        default="fast",
-        help=_deep_names("two-stage H²Q solver (sgd: the paper's)", _h2q_solvers),
+        help=_config_help("two-stage H²Q solver (sgd: the paper's)", "h2q_solver", _h2q_solvers),
     )
     parser.add_argument(
-        "--h2q-loss", default="l2", help=_deep_names("two-stage H²Q loss", _h2q_losses)
+        "--h2q-loss", help=_config_help("two-stage H²Q loss", "h2q_loss", _h2q_losses)
     )
     parser.add_argument(
         "--stage1-activation",
-        default="identity",
-        help=_deep_names(
+        help=_config_help(
             "hash layer activation while training a two-stage run (identity: the H²Q "
             "authors' protocol)",
+            "stage1_activation",
             _stage1_activations,
         ),
     )
     parser.add_argument(
         "--head-lr-multiplier",
         type=float,
-        default=1.0,
-        help="learning rate of the new layers (hash head, the loss's own) relative to --lr",
+        help=_config_help(
+            "learning rate of the new layers (hash head, the loss's own) relative to --lr",
+            "head_lr_multiplier",
+        ),
     )
-    parser.add_argument("--projections", type=int, default=10000, help="random projections of swd")
-    parser.add_argument("--bits", type=int, default=32, help="code length")
     parser.add_argument(
-        "--backbone",
-        default="cnn",
-        help=_deep_names("feature extractor", _backbones),
+        "--projections",
+        type=int,
+        help=_config_help("random projections of swd", "n_projections"),
+    )
+    parser.add_argument("--bits", type=int, help=_config_help("code length", "n_bits"))
+    parser.add_argument(
+        "--backbone", help=_config_help("feature extractor", "backbone", _backbones)
     )
     parser.add_argument(
         "--freeze-backbone",
         action="store_true",
+        default=None,
         help="train only the hash head over cached backbone features",
     )
-    parser.add_argument("--weights", default=None, help="local weights file of a pretrained net")
-    parser.add_argument("--epochs", type=int, default=20, help="maximum number of epochs")
-    parser.add_argument("--batch-size", type=int, default=128, help="items per batch")
-    parser.add_argument("--optimizer", default="adam", help=_deep_names("optimizer", _optimizers))
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    parser.add_argument("--weights", help="local weights file of a pretrained network")
     parser.add_argument(
-        "--schedule",
-        default="cosine",
-        help=_deep_names("learning-rate schedule", _schedules),
+        "--epochs", type=int, help=_config_help("maximum number of epochs", "epochs")
+    )
+    parser.add_argument(
+        "--batch-size", type=int, help=_config_help("items per batch", "batch_size")
+    )
+    parser.add_argument("--optimizer", help=_config_help("optimizer", "optimizer", _optimizers))
+    parser.add_argument("--lr", type=float, help=_config_help("learning rate", "lr"))
+    parser.add_argument(
+        "--weight-decay", type=float, help=_config_help("L2 weight decay", "weight_decay")
+    )
+    parser.add_argument(
+        "--schedule", help=_config_help("learning-rate schedule", "schedule", _schedules)
     )
     parser.add_argument(
         "--patience",
         type=int,
-        default=5,
-        help="stop after this many epochs without a better validation mAP (0 = off)",
+        help=_config_help(
+            "stop after this many epochs without a better validation mAP (0 = off)", "patience"
+        ),
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and batches")
+    parser.add_argument(
+        "--seed", type=int, help=_config_help("seed of weights and batches", "seed")
+    )
     add_dataset_options(parser)
     parser.add_argument("--output", required=True, help="run directory to write")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output")
     parser.add_argument(
         "--device",
-        default="auto",
-        help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N; a run may be resumed "
-        "on another device",
+        help=_config_help(
+            "auto (CUDA if available, else CPU), cpu, cuda or cuda:N; a run may be resumed "
+            "on another device",
+            "device",
+        ),
     )
     parser.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel under torchrun (gloo on CPU, nccl with one GPU per process on CUDA)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags=parser_flags(parser, **ALIASES))
 
 
 def run(args: argparse.Namespace) -> int:
+    with errors_as_flags(args.flags):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     try:
         from hashlearn.deep import TrainConfig, train_on_dataset
         from hashlearn.deep import distributed as dd
@@ -207,32 +282,9 @@ def run(args: argparse.Namespace) -> int:
         raise HashlearnInputError(f"hashlearn train {DEEP_INSTALL} ({exc}).") from None
     from hashlearn.data import load_dataset
 
-    config = TrainConfig(
-        loss=args.loss,
-        n_bits=args.bits,
-        quantization=args.quantization,
-        quantization_weight=args.quantization_weight,
-        n_projections=args.projections,
-        h2q_solver=args.h2q_solver,
-        h2q_loss=args.h2q_loss,
-        stage1_activation=args.stage1_activation,
-        head_lr_multiplier=args.head_lr_multiplier,
-        backbone=args.backbone,
-        freeze_backbone=args.freeze_backbone,
-        weights=args.weights,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        patience=args.patience,
-        seed=args.seed,
-        device=args.device,
-    ).validate()
-    from hashlearn.deep.config import resolve_device
-
-    backend = dd.backend_for(resolve_device(config.device))
+    given = {field: getattr(args, dest) for dest, field in CONFIG_OPTIONS.items()}
+    config = TrainConfig(**{k: v for k, v in given.items() if v is not None}).validate()
+    backend = dd.backend_for(dd.resolve_device(config.device))
     ctx = dd.setup(backend) if args.distributed else dd.current()
     show = not args.quiet and ctx.is_main
     try:
@@ -249,8 +301,6 @@ def run(args: argparse.Namespace) -> int:
         if args.distributed:
             dd.teardown()
     if ctx.is_main:
-        from pathlib import Path
-
         result = json.loads((Path(args.output) / "result.json").read_text(encoding="utf-8"))
         summary = {
             "output": args.output,

@@ -1,7 +1,17 @@
 """Deep hashing: networks, similarity losses, quantization strategies and a seeded trainer.
 
 Needs ``torch`` (``pip install hashlearn[deep]``); nothing outside this package imports it, so
-the rest of hashlearn works without torch. Names are imported lazily on first use.
+the rest of hashlearn works without torch. Names are imported lazily on first use (so that
+``import hashlearn.deep`` itself works without torch).
+
+Modules, from the bottom up: ``signs`` (binarisation, straight-through sign, activations),
+``losses`` (similarity losses, registered by name), ``quantization`` (quantization terms),
+``backbones`` and ``model`` (the network), ``optim`` (optimizers, schedules), ``inputs``
+(labels, input spec, validation split), ``config`` (:class:`TrainConfig`: every default),
+``objective`` (the per-batch objective), ``runs`` (run directory: checkpoints, resume,
+results, divergence reports), ``hasher`` (the trained model: :class:`DeepHasher`,
+:func:`load_run`, :func:`evaluate_run`), ``trainer`` (the training loop), ``distributed``
+and ``features`` (helpers).
 
 Main entry points::
 
@@ -21,9 +31,9 @@ _EXPORTS = {
     "Trainer": "trainer",
     "TrainingDivergedError": "config",
     "train_on_dataset": "trainer",
-    "DeepHasher": "runs",
-    "load_run": "runs",
-    "evaluate_run": "runs",
+    "DeepHasher": "hasher",
+    "load_run": "hasher",
+    "evaluate_run": "hasher",
     "HashNetwork": "model",
     "build_network": "model",
     "build_backbone": "backbones",
@@ -33,7 +43,7 @@ _EXPORTS = {
     "get_loss": "losses",
     "available_losses": "losses",
     "get_quantization": "quantization",
-    "QUANTIZATIONS": "quantization",
+    "QUANTIZATIONS": "config",
 }
 
 __all__ = sorted(_EXPORTS)

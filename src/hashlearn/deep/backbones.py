@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
+from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
 
 #: ImageNet normalisation used by every pretrained network.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -53,7 +55,9 @@ class SmallCNN(nn.Module):
 
     input_kind = "images"
 
-    def __init__(self, in_channels: int = 1, width: int = 16, out_features: int = 128):
+    def __init__(
+        self, in_channels: int = 1, width: int = CNN_WIDTH, out_features: int = CNN_FEATURES
+    ):
         super().__init__()
         w = width
         self.features = nn.Sequential(
@@ -132,8 +136,6 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise HashlearnFileError(f"weights file {path} does not exist.")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             return load_file(str(path))
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -148,7 +150,7 @@ def _torchvision_weights_path(name: str, weights: str | os.PathLike | None) -> P
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise HashlearnFileError(f"--weights {path} for backbone {name!r} does not exist.")
+            raise HashlearnFileError(f"`weights` file {path} for backbone {name!r} does not exist.")
         return path
     hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub"
     path = hub / "checkpoints" / filename
@@ -156,7 +158,7 @@ def _torchvision_weights_path(name: str, weights: str | os.PathLike | None) -> P
         raise HashlearnFileError(
             f"ImageNet weights for {name!r} were not found at {path}. hashlearn never downloads; "
             f"copy torchvision's file {filename} there (or set TORCH_HOME), or pass its path "
-            "with weights=... / --weights PATH."
+            "with `weights`."
         )
     return path
 
@@ -202,8 +204,8 @@ def build_backbone(
     *,
     in_channels: int = 1,
     in_features: int | None = None,
-    width: int = 16,
-    out_features: int = 128,
+    width: int = CNN_WIDTH,
+    out_features: int = CNN_FEATURES,
     weights: str | os.PathLike | None = None,
 ) -> nn.Module:
     """Build the backbone ``name`` (one of :data:`BACKBONES`).

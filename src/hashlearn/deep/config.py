@@ -1,7 +1,13 @@
-"""Training configuration, label conversion and the optimizer/schedule factories.
+"""Training configuration: every default of a deep hashing run, in one place.
 
 :class:`TrainConfig` is everything that defines a deep hashing run; it is stored in the run's
-``config.json`` and checked again when a run is resumed.
+``config.json`` and checked again when a run is resumed. Its field defaults are the defaults of
+the Python API and of ``hashlearn train`` alike (the CLI reads them from here), and the sizes
+below are those of the networks built from it, and the names below the choices it accepts.
+This module does not import torch.
+
+Error messages of :mod:`hashlearn.deep` name the Python arguments in backquotes
+(```resume=True```, ```lr```); the CLI rewrites those to its flags.
 """
 
 from __future__ import annotations
@@ -9,17 +15,28 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
-import torch
-
-from hashlearn._labels import labels_to_multihot
 from hashlearn._validation import HashlearnInputError, check_choice, check_n_bits
+from hashlearn.quantize.h2q import SOLVERS
+from hashlearn.quantize.losses import LOSSES
 
+#: Quantization strategies (:mod:`hashlearn.deep.quantization`); the two-stage ones fit a
+#: rotation after training (:mod:`hashlearn.deep.two_stage`).
+QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q", "itq")
+TWO_STAGE = ("h2q", "itq")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "step", "none")
 STAGE1_ACTIVATIONS = ("identity", "tanh")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+#: Size of the small CNN: channel width of its first block and length of its feature vector.
+CNN_WIDTH = 16
+CNN_FEATURES = 128
+#: Width of the head's hidden layer over feature vectors (the ``mlp`` backbone) by default.
+MLP_HIDDEN = 256
+#: Random directions of the ``swd`` quantization term (10,000 in Doan et al., CVPR 2022).
+N_PROJECTIONS = 10000
 
 
 class TrainingDivergedError(HashlearnInputError):
@@ -40,7 +57,8 @@ class TrainConfig:
         backbone: ``cnn``, ``mlp`` or a pretrained network (see ``backbones.BACKBONES``).
         freeze_backbone: train only the head over cached backbone features.
         weights: local weights file of a pretrained backbone.
-        hidden: width of the head's hidden layer; None = 256 over features, 0 after a CNN.
+        hidden: width of the head's hidden layer; None = :data:`MLP_HIDDEN` over features
+            (``mlp``), none (0) after a CNN (see :meth:`hidden_width`).
         cnn_width, cnn_features: size of the small CNN.
         optimizer, lr, weight_decay, momentum: ``adam`` or ``sgd`` and their parameters.
         schedule: ``cosine`` (to 0 over ``epochs``), ``step`` (× ``gamma`` every
@@ -64,7 +82,9 @@ class TrainConfig:
             parameters) relative to ``lr`` (reference deep hashing code often trains the hash
             layer faster than a pretrained backbone; default 1).
         seed: seeds weights, batch order, hold-out and random targets.
-        device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``
+            (:meth:`validate` checks the spelling; whether this machine has that device is
+            checked when training starts, :func:`hashlearn.deep.distributed.resolve_device`).
             Not part of what defines a run: a run may be resumed on another device (random
             draws all come from CPU generators; GPU arithmetic is only reproducible on the
             same kind of GPU). The device actually used is stored as ``config.json["device"]``.
@@ -72,16 +92,16 @@ class TrainConfig:
 
     loss: str = "dpsh"
     n_bits: int = 32
-    quantization: str = "none"
+    quantization: str = "hswd"
     quantization_weight: float | None = None
-    n_projections: int = 10000
+    n_projections: int = N_PROJECTIONS
     loss_kwargs: dict = field(default_factory=dict)
     backbone: str = "cnn"
     freeze_backbone: bool = False
     weights: str | None = None
     hidden: int | None = None
-    cnn_width: int = 16
-    cnn_features: int = 128
+    cnn_width: int = CNN_WIDTH
+    cnn_features: int = CNN_FEATURES
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -89,7 +109,7 @@ class TrainConfig:
     schedule: str = "cosine"
     step_size: int = 10
     gamma: float = 0.1
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 128
     patience: int = 5
     min_delta: float = 0.0
@@ -105,10 +125,6 @@ class TrainConfig:
     device: str = "auto"
 
     def validate(self) -> TrainConfig:
-        from hashlearn.deep.quantization import QUANTIZATIONS
-        from hashlearn.quantize.h2q import SOLVERS
-        from hashlearn.quantize.losses import LOSSES
-
         check_n_bits(self.n_bits)
         check_choice(self.quantization, QUANTIZATIONS, "quantization")
         check_choice(self.h2q_solver, SOLVERS, "H²Q solver")
@@ -116,126 +132,50 @@ class TrainConfig:
         check_choice(self.stage1_activation, STAGE1_ACTIVATIONS, "stage-1 activation")
         if not (self.head_lr_multiplier > 0 and math.isfinite(self.head_lr_multiplier)):
             raise HashlearnInputError(
-                f"head_lr_multiplier must be a positive number, got {self.head_lr_multiplier}."
+                f"`head_lr_multiplier` must be a positive number, got {self.head_lr_multiplier}."
             )
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.schedule, SCHEDULES, "schedule")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
-                raise HashlearnInputError(f"{name} must be at least 1, got {getattr(self, name)}.")
+                raise HashlearnInputError(
+                    f"`{name}` must be at least 1, got {getattr(self, name)}."
+                )
         if self.batch_size < 2:
-            raise HashlearnInputError("batch_size must be at least 2 (losses compare pairs).")
+            raise HashlearnInputError("`batch_size` must be at least 2 (losses compare pairs).")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise HashlearnInputError(f"lr must be a positive number, got {self.lr}.")
+            raise HashlearnInputError(f"`lr` must be a positive number, got {self.lr}.")
         if not 0 < self.val_fraction < 1:
-            raise HashlearnInputError(f"val_fraction must be in (0, 1), got {self.val_fraction}.")
-        resolve_device(self.device)
+            raise HashlearnInputError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}.")
+        check_device(self.device)
         return self
 
+    def network_activation(self, loss_activation: str) -> str:
+        """The hash layer's activation for a loss that asks for ``loss_activation``: the loss's
+        own, except while training a two-stage run (``stage1_activation``; a straight-through
+        sign stays)."""
+        if self.quantization in TWO_STAGE and loss_activation != "sign_ste":
+            return self.stage1_activation
+        return loss_activation
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """The torch device for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, or a clear error.
+    def hidden_width(self) -> int:
+        """Width of the head's hidden layer: ``hidden``, or by default :data:`MLP_HIDDEN` over
+        feature vectors and none (0) after a CNN or a pretrained network."""
+        if self.hidden is not None:
+            return self.hidden
+        return MLP_HIDDEN if input_kind(self.backbone) == "features" else 0
 
-    ``auto`` is ``cuda`` when ``torch.cuda.is_available()`` and the CPU otherwise; ``cuda``
-    means the current CUDA device (see :func:`hashlearn.deep.distributed.process_device` for
-    one GPU per process under torchrun).
-    """
-    name = str(device) if isinstance(device, torch.device) else device
-    if not isinstance(name, str) or not DEVICE_PATTERN.fullmatch(name):
+
+def check_device(device: Any) -> str:
+    """``device`` if it is spelled ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, else a clear error."""
+    name = device if isinstance(device, str) else str(device)  # e.g. a torch.device
+    if not DEVICE_PATTERN.fullmatch(name):
         raise HashlearnInputError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
+            f"`device` must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
         )
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        why = (
-            ""
-            if torch.backends.cuda.is_built()
-            else f" (torch {torch.__version__} is a CPU-only build)"
-        )
-        raise HashlearnInputError(
-            f"device {name!r} was requested but CUDA is not available{why}; "
-            "use --device cpu (device='cpu') or --device auto."
-        )
-    resolved = torch.device(name)
-    count = torch.cuda.device_count()
-    if resolved.index is not None and resolved.index >= count:
-        raise HashlearnInputError(
-            f"device {name!r} was requested but only {count} CUDA device(s) are visible "
-            f"(cuda:0 to cuda:{count - 1}); pick one of them or use --device cpu."
-        )
-    return resolved
-
-
-# -- labels and inputs -----------------------------------------------------------------------
-def to_multihot(y: np.ndarray, n_classes: int, name: str = "labels") -> torch.Tensor:
-    """1-D class ids or 2-D multi-hot labels → float multi-hot ``(n, n_classes)``."""
-    return torch.from_numpy(labels_to_multihot(y, n_classes, name=name, dtype=np.float32))
+    return name
 
 
 def input_kind(backbone: str) -> str:
     """``"features"`` for the ``mlp`` backbone, ``"images"`` for the others."""
     return "features" if backbone == "mlp" else "images"
-
-
-def input_spec(backbone: str, inputs: np.ndarray) -> dict:
-    """How to turn raw inputs into network inputs: kind, shape and normalisation, from the
-    training inputs (stored in ``config.json`` so that encoding later does the same)."""
-    kind = input_kind(backbone)
-    if kind == "features":
-        if inputs.ndim != 2:
-            raise HashlearnInputError(
-                f"the 'mlp' backbone takes feature rows (n, d), got shape {inputs.shape}."
-            )
-        flat = inputs.astype(np.float64)
-        return {
-            "kind": kind,
-            "in_features": int(inputs.shape[1]),
-            "mean": float(flat.mean()),
-            "std": float(flat.std() or 1.0),
-        }
-    if inputs.ndim not in (3, 4):
-        raise HashlearnInputError(
-            f"backbone {backbone!r} takes images (n, H, W[, C]), got shape {inputs.shape}; "
-            "use --backbone mlp for feature vectors."
-        )
-    spec = {
-        "kind": kind,
-        "image_shape": list(inputs.shape[1:]),
-        "in_channels": 1 if inputs.ndim == 3 else int(inputs.shape[3]),
-        "mean": 0.0,
-        "std": 1.0,
-    }
-    if backbone == "cnn":  # pretrained networks apply ImageNet normalisation themselves
-        pixels = _scaled_sample(inputs)
-        spec["mean"], spec["std"] = float(pixels.mean()), float(pixels.std() or 1.0)
-    return spec
-
-
-def _scaled_sample(images: np.ndarray) -> np.ndarray:
-    sample = images[: min(len(images), 5000)].astype(np.float64)
-    return sample / 255.0 if images.dtype == np.uint8 else sample
-
-
-def make_optimizer(config: TrainConfig, params: list) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum) over ``params`` (tensors or torch parameter groups)."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-
-
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
-    """Per-epoch learning-rate schedule: cosine annealing to 0, step decay, or constant."""
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    if config.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, _constant)
-
-
-def _constant(epoch: int) -> float:
-    return 1.0

@@ -1,4 +1,7 @@
-"""Data-parallel training with ``torch.distributed`` (DDP), for users who outgrow one device.
+"""Devices and data-parallel training with ``torch.distributed`` (DDP).
+
+:func:`resolve_device` turns ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` into a torch device
+this machine has (or a clear error). For users who outgrow one device, data-parallel training:
 
 Start it with ``torchrun``, which sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
 ``MASTER_PORT`` for every process::
@@ -24,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.deep.config import check_device
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,38 @@ def local_rank() -> int:
         return int(value)
     except ValueError:
         raise HashlearnInputError(f"LOCAL_RANK must be an integer, got {value!r}.") from None
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, or a clear error.
+
+    ``auto`` is ``cuda`` when ``torch.cuda.is_available()`` and the CPU otherwise; ``cuda``
+    means the current CUDA device (see :func:`process_device` for one GPU per process under
+    torchrun).
+    """
+    name = check_device(device)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        why = (
+            ""
+            if torch.backends.cuda.is_built()
+            else f" (torch {torch.__version__} is a CPU-only build)"
+        )
+        raise HashlearnInputError(
+            f"device {name!r} was requested but CUDA is not available{why}; "
+            "use `device='cpu'` or `device='auto'`."
+        )
+    resolved = torch.device(name)
+    count = torch.cuda.device_count()
+    if resolved.index is not None and resolved.index >= count:
+        raise HashlearnInputError(
+            f"device {name!r} was requested but only {count} CUDA device(s) are visible "
+            f"(cuda:0 to cuda:{count - 1}); pick one of them or use `device='cpu'`."
+        )
+    return resolved
 
 
 def backend_for(device: torch.device | str) -> str:

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
 from hashlearn._validation import HashlearnInputError
 from hashlearn.data.base import Dataset
+from hashlearn.data.download import user_cache_dir
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.image_data import image_loader
 
@@ -246,8 +247,6 @@ def extract_split_features(
     (resize 256, centre crop 224) without normalisation, which hashlearn's pretrained backbones
     apply themselves.
     """
-    from hashlearn.data.download import user_cache_dir
-
     images = getattr(dataset, split).images if split in dataset.splits() else None
     if images is None:
         raise HashlearnInputError(

@@ -2,12 +2,7 @@
 
 The head is a linear layer to ``n_bits`` outputs, optionally after one hidden layer (the "MLP
 head over frozen features" of the deep hashing literature). What the similarity loss sees is
-``activate(z)`` with the activation the loss declares (``HashLoss.activation``):
-
-* ``"tanh"`` — ``z`` is already ``tanh(W h)``, so codes are ``z`` (DPSH, HashNet, DCH, ...);
-* ``"identity"`` — ``z = W h`` unbounded;
-* ``"sign_ste"`` — ``z = W h`` and the loss sees ``sgn z`` with a straight-through gradient
-  (GreedyHash, Su et al., NeurIPS 2018, Eq. 6–7: forward ``sgn``, backward identity).
+``activate(z)`` with the activation the loss declares (see :mod:`hashlearn.deep.signs`).
 
 Which continuous tensor a quantization term sees is the term's attribute ``on_pre_activation``:
 the method's own penalty sees ``z`` (what its paper penalises: the codes its loss sees, before
@@ -23,17 +18,9 @@ import torch
 from torch import nn
 
 from hashlearn._validation import check_choice
-
-ACTIVATIONS = ("tanh", "identity", "sign_ste")
-
-
-def activate(z: torch.Tensor, activation: str) -> torch.Tensor:
-    """Codes the loss sees for continuous outputs ``z`` (see the module docstring)."""
-    if activation == "sign_ste":
-        from hashlearn.deep.quantization import sign_ste
-
-        return sign_ste(z)
-    return z
+from hashlearn.deep.backbones import build_backbone
+from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
+from hashlearn.deep.signs import ACTIVATIONS
 
 
 class HashNetwork(nn.Module):
@@ -115,14 +102,12 @@ def build_network(spec: dict) -> HashNetwork:
     Keys: ``backbone``, ``n_bits``, ``activation``, ``hidden``, ``frozen`` and the backbone's
     arguments ``in_channels``, ``in_features``, ``cnn_width``, ``cnn_features``, ``weights``.
     """
-    from hashlearn.deep.backbones import build_backbone
-
     backbone = build_backbone(
         spec["backbone"],
         in_channels=spec.get("in_channels", 1),
         in_features=spec.get("in_features"),
-        width=spec.get("cnn_width", 16),
-        out_features=spec.get("cnn_features", 128),
+        width=spec.get("cnn_width", CNN_WIDTH),
+        out_features=spec.get("cnn_features", CNN_FEATURES),
         weights=spec.get("weights"),
     )
     return HashNetwork(

@@ -1,4 +1,5 @@
-"""The per-batch training objective and the torch runtime guards the trainer runs under."""
+"""The per-batch training objective, built from a :class:`TrainConfig`, and the torch runtime
+guards the trainer runs under."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from contextlib import contextmanager
 
 import torch
 
-from hashlearn.deep.model import activate
+from hashlearn.deep.config import TrainConfig
+from hashlearn.deep.losses import get_loss
+from hashlearn.deep.model import build_network
+from hashlearn.deep.quantization import get_quantization
+from hashlearn.deep.signs import activate
 
-__all__ = ["Objective", "deterministic", "keep_torch_threads"]
+__all__ = ["Objective", "build_objective", "deterministic", "keep_torch_threads"]
 
 
 class Objective(torch.nn.Module):
@@ -47,6 +52,63 @@ class Objective(torch.nn.Module):
         on_a = getattr(self.quantization, "on_pre_activation", False)
         quant = torch.as_tensor(self.quantization(a if on_a else z))
         return similarity + quant, similarity.detach(), quant.detach(), z.detach()
+
+
+def build_objective(
+    config: TrainConfig, spec: dict, labels: torch.Tensor
+) -> tuple[Objective, dict, torch.Generator]:
+    """The loss, network and quantization term of ``config``, on the CPU.
+
+    They are built in this order — the loss (its own seeded generator; some draw from torch's
+    global generator too), the network (weights from torch's global generator, which the
+    trainer seeds with ``config.seed``), the quantization term (a CPU generator seeded
+    ``config.seed + 1``) — so a seed always gives the same weights and targets.
+
+    Args:
+        config: the training configuration.
+        spec: the input spec (:func:`hashlearn.deep.inputs.input_spec`).
+        labels: every training item's multi-hot labels ``(n_train, n_classes)``, on the CPU
+            (their shape sizes the loss; losses with a ``set_training_labels`` hook get them).
+
+    Returns:
+        ``(objective, network spec for config.json, the quantization term's generator)``;
+        the generator's state is checkpointed so that a resumed run draws the same targets.
+    """
+    n_train, n_classes = labels.shape
+    loss = get_loss(
+        config.loss,
+        config.n_bits,
+        n_classes,
+        n_train=n_train,
+        random_state=config.seed,
+        **config.loss_kwargs,
+    )
+    set_labels = getattr(loss, "set_training_labels", None)
+    if set_labels is not None:
+        set_labels(labels)
+    net_spec = {
+        "backbone": config.backbone,
+        "n_bits": config.n_bits,
+        "activation": config.network_activation(loss.activation),
+        "hidden": config.hidden_width(),
+        "frozen": config.freeze_backbone,
+        "in_channels": spec.get("in_channels", 1),
+        "in_features": spec.get("in_features"),
+        "cnn_width": config.cnn_width,
+        "cnn_features": config.cnn_features,
+        "weights": config.weights,
+    }
+    network = build_network(net_spec)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    quantization = get_quantization(
+        config.quantization,
+        weight=config.quantization_weight,
+        loss=loss,
+        n_projections=config.n_projections,
+        generator=generator,
+    )
+    objective = Objective(network, loss, quantization, config.freeze_backbone)
+    return objective, net_spec, generator
 
 
 @contextmanager

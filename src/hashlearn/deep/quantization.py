@@ -36,49 +36,18 @@ restore it for bit-exact resumed runs.
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from hashlearn._validation import HashlearnInputError, check_choice
+from hashlearn.deep.config import N_PROJECTIONS, QUANTIZATIONS, TWO_STAGE
+from hashlearn.deep.losses.base import HashLoss
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hashlearn.deep.losses.base import HashLoss
+__all__ = ["QUANTIZATIONS", "TWO_STAGE", "QuantizationTerm", "get_quantization"]
 
-QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q", "itq")
-TWO_STAGE = ("h2q", "itq")
 DEFAULT_WASSERSTEIN_WEIGHT = 0.1
-
-
-def binarize(u: Tensor) -> Tensor:
-    """``+1`` where ``u > 0`` else ``-1`` (the convention of :func:`hashlearn.codes.pack`)."""
-    return torch.where(u > 0, torch.ones_like(u), -torch.ones_like(u))
-
-
-class _SignSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, u: Tensor) -> Tensor:
-        return binarize(u)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return grad
-
-
-def sign_ste(u: Tensor) -> Tensor:
-    """Binary codes in the forward pass, identity gradient in the backward pass.
-
-    The straight-through estimator of GreedyHash (Su et al., NeurIPS 2018, eq. 6-7):
-    ``h = sgn(u)`` forward, ``∂L/∂u = ∂L/∂h`` backward.
-    """
-    return _SignSTE.apply(u)
-
-
-def sign_gap(u: Tensor) -> Tensor:
-    """Mean squared distance to the binary codes, ``mean (u - sgn u)²`` (DPSH's term)."""
-    return (u - binarize(u)).pow(2).mean()
 
 
 def sample_balanced_target(
@@ -269,7 +238,7 @@ class SWDQuantization(_RandomTargetTerm):
         self,
         weight: float,
         generator: torch.Generator | int | None,
-        n_projections: int = 10000,
+        n_projections: int = N_PROJECTIONS,
         projections: Tensor | None = None,
     ) -> None:
         super().__init__(weight, generator)
@@ -312,7 +281,7 @@ def get_quantization(
     name: str,
     weight: float | None = None,
     loss: HashLoss | None = None,
-    n_projections: int = 10000,
+    n_projections: int = N_PROJECTIONS,
     generator: torch.Generator | int | None = None,
 ) -> QuantizationTerm:
     """Build the quantization strategy ``name`` (one of :data:`QUANTIZATIONS`).
@@ -356,30 +325,3 @@ def get_quantization(
     if name == "hswd":
         return HSWDQuantization(weight, generator)
     return SWDQuantization(weight, generator, n_projections=n_projections)
-
-
-def time_quantization_terms(
-    names: tuple[str, ...] = ("hswd", "swd"),
-    batch_size: int = 128,
-    n_bits: int = 32,
-    n_batches: int = 20,
-    n_projections: int = 10000,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Seconds per batch (forward + backward) of each quantization term on random codes.
-
-    A micro-benchmark for ``benchmarks/bench_deep.py``: it isolates the cost the HSWD paper
-    compares (HSWD vs SWD with 10,000 projections), independent of the network.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    codes = torch.randn(batch_size, n_bits, generator=gen).tanh().requires_grad_(True)
-    timings: dict[str, float] = {}
-    for name in names:
-        term = get_quantization(name, weight=1.0, n_projections=n_projections, generator=seed)
-        term(codes).backward()  # warm-up
-        start = time.perf_counter()
-        for _ in range(n_batches):
-            codes.grad = None
-            term(codes).backward()
-        timings[name] = (time.perf_counter() - start) / n_batches
-    return timings

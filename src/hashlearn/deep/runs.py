@@ -1,18 +1,23 @@
-"""Run directories: configuration, resumable checkpoints, the trained hasher, evaluation.
+"""Run directories: configuration, resumable checkpoints, results and divergence reports.
 
 Layout of a run directory::
 
     config.json                 what was trained: TrainConfig, network spec, input spec, dataset
     model.safetensors           weights of the best epoch so far (by validation mAP)
-    h2q.npz / itq.npz           two-stage rotation (only for --quantization h2q / itq)
+    h2q.npz / itq.npz           two-stage rotation (only for quantization "h2q" / "itq")
     result.json                 final status, history, best epoch, H²Q fit details
     checkpoints/latest.json     name of the newest complete checkpoint folder
     checkpoints/epoch-NNNN/     model.safetensors, optimizer.safetensors, state.json
+    features/                   cached backbone features (only with a frozen backbone)
 
 Nothing is pickled: tensors go to safetensors, everything else to JSON. Every file is written
 to a temporary name and renamed; a checkpoint folder is completed under a temporary name and
 renamed, and only then does ``latest.json`` point at it, so an interruption at any moment
 leaves the previous good checkpoint in place.
+
+:class:`RunDirectory` is the one writer of these files during training; :func:`read_json`,
+:func:`load_tensors` and :func:`load_network_state` read them back
+(:func:`hashlearn.deep.hasher.load_run`).
 """
 
 from __future__ import annotations
@@ -23,13 +28,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+import hashlearn.deep.distributed as dd
 from hashlearn._io import HashlearnFileError, atomic_path, write_json_atomic
 from hashlearn._validation import HashlearnInputError
-from hashlearn.codes import pack
 
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
@@ -43,6 +47,7 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> N
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, or a clear error when it is missing or damaged."""
     path = Path(path)
     if not path.is_file():
         raise HashlearnFileError(f"missing file {path}; the run directory is incomplete.")
@@ -53,6 +58,7 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file of a run directory, or a clear error when it is missing or damaged."""
     path = Path(path)
     if not path.is_file():
         raise HashlearnFileError(f"missing file {path}; is this a hashlearn run directory?")
@@ -129,85 +135,6 @@ def read_checkpoint(run_dir: str | os.PathLike) -> tuple[dict, dict, dict] | Non
     )
 
 
-# -- the trained hasher ----------------------------------------------------------------------
-class DeepHasher:
-    """A trained deep hashing model: inputs (images or features) → binary codes.
-
-    Encoding runs on the network's device (:attr:`device`, changed with :meth:`to`); codes and
-    embeddings always come back as CPU NumPy arrays.
-
-    Attributes:
-        network: the :class:`~hashlearn.deep.model.HashNetwork` (eval mode).
-        config: the run's configuration dict (training parameters, dataset name, protocol,
-            split seed, network and input specs).
-        h2q: the fitted rotation of a two-stage run (:class:`hashlearn.quantize.H2Q` for
-            ``h2q``, :class:`hashlearn.quantize.ITQ` for ``itq``), else None.
-    """
-
-    def __init__(self, network: torch.nn.Module, config: dict, h2q: Any = None):
-        self.network = network.eval()
-        self.config = config
-        self.h2q = h2q
-
-    @property
-    def n_bits(self) -> int:
-        return int(self.network.n_bits)
-
-    @property
-    def input_kind(self) -> str:
-        return self.config["input"]["kind"]
-
-    @property
-    def device(self) -> torch.device:
-        """Where the network runs."""
-        from hashlearn.deep.features import module_device
-
-        return module_device(self.network)
-
-    def to(self, device: str | torch.device) -> DeepHasher:
-        """Move the network to ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); self."""
-        from hashlearn.deep.config import resolve_device
-
-        self.network.to(resolve_device(device))
-        return self
-
-    def embed(self, X: np.ndarray, batch_size: int = 256, progress: bool = False) -> np.ndarray:
-        """Continuous network outputs ``z`` (n, n_bits), before any H²Q rotation."""
-        from hashlearn.deep.features import run_model
-
-        spec = self.config["input"]
-        X = np.asarray(X)
-        if self.input_kind == "features":
-            if X.ndim != 2 or X.shape[1] != spec["in_features"]:
-                raise HashlearnInputError(
-                    f"this model takes feature rows of length {spec['in_features']}, got an "
-                    f"array of shape {X.shape}."
-                )
-        elif X.ndim not in (3, 4) or tuple(X.shape[1:3]) != tuple(spec["image_shape"][:2]):
-            raise HashlearnInputError(
-                f"this model takes images of shape (n, {spec['image_shape'][0]}, "
-                f"{spec['image_shape'][1]}[, C]), got {X.shape}."
-            )
-        return run_model(
-            self.network,
-            X,
-            self.input_kind,
-            mean=spec["mean"],
-            std=spec["std"],
-            batch_size=batch_size,
-            progress=progress,
-        )
-
-    def transform(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
-        """Continuous codes whose signs are the bits (rotated by H²Q in a two-stage run)."""
-        z = self.embed(X, **kwargs)
-        return self.h2q.transform(z) if self.h2q is not None else z
-
-    def encode(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
-        """Packed codes, ``uint8`` of shape (n, ceil(n_bits / 8))."""
-        return pack(self.transform(X, **kwargs))
-
-
 def network_state(network: torch.nn.Module, loss: torch.nn.Module | None) -> dict:
     """Weights to save: the network (minus a frozen pretrained backbone, which is reloaded from
     its own weights file) and the loss's parameters/buffers under ``loss.``.
@@ -229,6 +156,7 @@ def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_network_state(network: torch.nn.Module, state: dict, loss: Any = None) -> None:
+    """Load saved weights (from :func:`network_state`) into ``network`` and ``loss``."""
     net_state = {k: v for k, v in state.items() if not k.startswith(("loss.", "__rng__."))}
     missing, unexpected = network.load_state_dict(net_state, strict=False)
     missing = [k for k in missing if not (network.frozen and k.startswith("backbone."))]
@@ -243,108 +171,192 @@ def load_network_state(network: torch.nn.Module, state: dict, loss: Any = None) 
             loss.load_state_dict(loss_state)
 
 
-def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") -> DeepHasher:
-    """Load the trained model of a run directory written by ``hashlearn train``.
-
-    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the model will encode; it
-    need not be the device the run was trained on (weights are stored from CPU copies).
-    """
-    from hashlearn.deep.config import resolve_device
-    from hashlearn.deep.model import build_network
-
-    target = resolve_device(device)
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise HashlearnFileError(f"run directory {run_dir} does not exist.")
-    config = read_json(run_dir / "config.json")
-    if not (run_dir / "model.safetensors").is_file():
-        raise HashlearnFileError(
-            f"{run_dir} has no model.safetensors yet: training has not finished an epoch; "
-            "resume it with `hashlearn train ... --resume`."
-        )
-    network = build_network(config["network"])
-    load_network_state(network, load_tensors(run_dir / "model.safetensors"))
-    network.to(target)
-    h2q = None
-    quantization = config["train"]["quantization"]
-    if quantization in ("h2q", "itq"):
-        from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
-
-        path = run_dir / ROTATION_FILES[quantization]
-        if not path.is_file():
-            raise HashlearnFileError(
-                f"{run_dir} is a two-stage {quantization} run but {path.name} is missing: "
-                "training did not finish; resume it with --resume."
-            )
-        h2q = rotation_class(quantization).load(path)
-    return DeepHasher(network, config, h2q)
+# -- training state: progress, weights, optimizer, schedule, random numbers -----------------
+def new_progress() -> dict:
+    """The trainer's progress before the first epoch (checkpointed as ``state.json["state"]``)."""
+    return {
+        "epoch": 0,
+        "best_map": -1.0,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+        "status": "running",
+    }
 
 
-def evaluate_run(
-    run_dir: str | os.PathLike,
-    topk: int | str | None = "protocol",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    device: str | torch.device = "auto",
-    **metric_kwargs: Any,
-) -> dict:
-    """Encode the run's dataset query and database splits and evaluate retrieval.
-
-    Uses the dataset name, protocol and split seed recorded in ``config.json``, so the numbers
-    are on the same split as training (the query split was never used for model selection).
-
-    Args:
-        run_dir: a run directory written by ``hashlearn train``.
-        topk: mAP cut-off: ``"protocol"`` (the dataset protocol's, e.g. 5000 for CIFAR-10
-            ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
-            ``"all"`` for mAP@all.
-        data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
-            default search path).
-        device: where to encode (see :func:`load_run`).
-        **metric_kwargs: further options of :func:`hashlearn.metrics.evaluate_retrieval`
-            (``k``, ``radius``, ``ties``), left at its defaults when not given.
-    """
-    from hashlearn.data import load_dataset
-    from hashlearn.metrics import evaluate_retrieval
-
-    allowed = {"k", "radius", "ties"}
-    unknown = sorted(set(metric_kwargs) - allowed)
-    if unknown:
-        raise HashlearnInputError(
-            f"unknown evaluation option(s) {unknown}; evaluate_run accepts {sorted(allowed)}."
-        )
-    hasher = load_run(run_dir, device=device)
-    data = hasher.config.get("dataset")
-    if not data or not data.get("name"):
-        raise HashlearnInputError(
-            f"{run_dir} was trained on in-memory arrays, not a named dataset; encode your "
-            "query/database with load_run(...).encode and call hashlearn.metrics yourself."
-        )
-    kwargs: dict[str, Any] = {"split_seed": data["split_seed"]}
-    if data.get("protocol"):
-        kwargs["protocol"] = data["protocol"]
-    if data_dir is not None:
-        kwargs["data_dir"] = data_dir
-    dataset = load_dataset(data["name"], **kwargs)
-    topk = dataset.resolve_topk(topk)
-    field = "X" if hasher.input_kind == "features" else "images"
-    query = getattr(dataset.query, field)
-    database = getattr(dataset.database, field)
-    result = evaluate_retrieval(
-        hasher.encode(query),
-        hasher.encode(database),
-        dataset.query.y,
-        dataset.database.y,
-        topk=topk,
-        **metric_kwargs,
-    )
-    result = dict(result)
-    result.update(
+def record_epoch(
+    progress: dict,
+    epoch: int,
+    totals: list[float],
+    val_map: float,
+    code_statistics: dict,
+    seconds: float,
+    lr: float,
+) -> None:
+    """Add epoch ``epoch`` to ``progress``: its mean losses ``totals`` (total, similarity,
+    quantization), validation mAP, the validation codes' statistics
+    (:func:`hashlearn.codes.code_statistics`), seconds of training and learning rate."""
+    loss, similarity, quantization = totals
+    progress["history"].append(
         {
-            "dataset": data["name"],
-            "split_seed": data["split_seed"],
-            "n_bits": hasher.n_bits,
-            "topk": topk,
+            "epoch": epoch,
+            "loss": loss,
+            "similarity": similarity,
+            "quantization": quantization,
+            "val_map": val_map,
+            **code_statistics,
+            "seconds": seconds,
+            "lr": lr,
         }
     )
-    return result
+    progress["epoch"] = epoch
+
+
+def capture_training_state(
+    weights: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict]:
+    """``(weights with random-number states, optimizer tensors, JSON meta)`` of a checkpoint."""
+    opt_tensors, opt_meta = split_state(optimizer.state_dict())
+    weights = dict(weights)
+    weights["__rng__.generator"] = generator.get_state()
+    weights["__rng__.torch"] = torch.get_rng_state()
+    if device.type == "cuda":  # e.g. dropout in a fine-tuned pretrained network
+        weights["__rng__.cuda"] = torch.cuda.get_rng_state(device)
+    return weights, opt_tensors, {"optimizer": opt_meta, "scheduler": scheduler.state_dict()}
+
+
+def restore_training_state(
+    checkpoint: tuple[dict, dict, dict],
+    objective: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    device: torch.device,
+) -> dict:
+    """Inverse of :func:`capture_training_state` for a checkpoint read by
+    :func:`read_checkpoint` (``objective`` holds the ``network`` and the ``loss``); returns the
+    trainer's saved progress (``meta["state"]``)."""
+    weights, opt_tensors, saved = checkpoint
+    load_network_state(objective.network, weights, objective.loss)
+    optimizer.load_state_dict(join_state(opt_tensors, saved["optimizer"]))
+    scheduler.load_state_dict(saved["scheduler"])
+    generator.set_state(weights["__rng__.generator"])
+    torch.set_rng_state(weights["__rng__.torch"])
+    if device.type == "cuda" and "__rng__.cuda" in weights:
+        torch.cuda.set_rng_state(weights["__rng__.cuda"], device)
+    return saved["state"]
+
+
+# -- the run directory -----------------------------------------------------------------------
+class RunDirectory:
+    """The files of one training run (see the module docstring).
+
+    With ``path=None`` nothing is read or written. Only the main process of a distributed run
+    writes; :meth:`open` synchronises the others.
+
+    Args:
+        path: the run directory (created by :meth:`open`), or None.
+        ctx: the process context (:func:`hashlearn.deep.distributed.current`).
+    """
+
+    #: Training settings that may change when a run is resumed.
+    RESUMABLE_CHANGES = ("epochs", "device")
+
+    def __init__(self, path: str | os.PathLike | None, ctx: dd.Context) -> None:
+        self.path = None if path is None else Path(path)
+        self.ctx = ctx
+        self.writes = self.path is not None and ctx.is_main
+
+    def open(self, config: dict, resume: bool) -> tuple[dict, dict, dict] | None:
+        """Start a new run (writing ``config.json``), or check that ``config`` may continue the
+        saved one and return its newest checkpoint (see :func:`read_checkpoint`).
+
+        Args:
+            config: the run's full configuration (``config["train"]`` is the TrainConfig).
+            resume: continue a run that the directory already holds.
+        """
+        if self.path is None:
+            return None
+        checkpoint = read_checkpoint(self.path)
+        if checkpoint is not None and not resume:
+            raise HashlearnFileError(
+                f"{self.path} already holds a training run; pass `resume=True` to continue "
+                "it, or choose a new `run_dir`."
+            )
+        if checkpoint is None:
+            if self.writes:
+                self.path.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(self.path / "config.json", config)
+            dd.barrier(self.ctx)
+            return None
+        saved = read_json(self.path / "config.json")
+        mine, free = config["train"], self.RESUMABLE_CHANGES
+        diff = [k for k in mine if k not in free and saved["train"].get(k) != mine[k]]
+        if diff:
+            raise HashlearnInputError(
+                f"cannot resume {self.path}: it was started with different settings "
+                f"({', '.join(f'`{k}`' for k in diff)}); use the same settings or a new "
+                "`run_dir`."
+            )
+        changed = saved.get("device") != config["device"] or any(
+            saved["train"].get(k) != mine[k] for k in free
+        )
+        if self.writes and changed:
+            write_json_atomic(self.path / "config.json", config)
+        return checkpoint
+
+    def feature_cache(self, name: str) -> Path | None:
+        """Where cached backbone features of split ``name`` go (None: no run directory)."""
+        return None if self.path is None else self.path / "features" / f"{name}.npz"
+
+    def save_best(self, weights: dict[str, torch.Tensor]) -> None:
+        """Store the weights of the best epoch so far (``model.safetensors``)."""
+        if self.writes:
+            save_tensors(self.path / "model.safetensors", weights)
+
+    def load_best(self) -> dict[str, torch.Tensor] | None:
+        """The stored best weights, or None when there are none yet."""
+        if self.path is None or not (self.path / "model.safetensors").is_file():
+            return None
+        return load_tensors(self.path / "model.safetensors")
+
+    def save_checkpoint(
+        self,
+        epoch: int,
+        training_state: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict],
+        progress: dict,
+    ) -> None:
+        """Write checkpoint ``epoch`` from :func:`capture_training_state` and the trainer's
+        ``progress`` (epoch, history, early-stopping state)."""
+        if self.writes:
+            weights, opt_tensors, meta = training_state
+            write_checkpoint(self.path, epoch, weights, opt_tensors, {"state": progress, **meta})
+
+    def save_rotation(self, quantizer: Any, filename: str) -> None:
+        """Store the fitted rotation of a two-stage run (``h2q.npz`` / ``itq.npz``)."""
+        if self.writes:
+            quantizer.save(self.path / filename)
+
+    def write_result(self, result: dict) -> None:
+        """Write ``result.json`` (final status, history, best epoch)."""
+        if self.writes:
+            write_json_atomic(self.path / "result.json", result)
+
+    def report_divergence(self, progress: dict, epoch: int, batch: int) -> str:
+        """Record a diverged run in ``result.json``; returns where the last good state is."""
+        self.write_result(
+            {
+                "status": "diverged",
+                "epoch": progress["epoch"],
+                "failed_epoch": epoch,
+                "failed_batch": batch,
+                "history": progress["history"],
+            }
+        )
+        if self.path is None:
+            return "no run directory was given"
+        return f"the last good checkpoint (epoch {progress['epoch']}) is kept in {self.path}"

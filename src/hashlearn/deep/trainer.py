@@ -8,7 +8,7 @@ rotation is fitted on the training embeddings and applied before taking signs.
 
 Model selection uses a validation split only — the protocol's ``val`` split, or, when it has
 none, a seeded hold-out of the training split recorded in ``config.json`` — never the query
-split (REFERENCE.md, "Evaluation conventions"). Everything is seeded: the same configuration
+split (the README's "Evaluation conventions"). Everything is seeded: the same configuration
 and seed give bit-identical weights on the same machine, and an interrupted run resumed from
 its last checkpoint continues exactly as if it had not stopped (the batch order of epoch ``e``
 is drawn from ``seed`` and ``e`` alone; random-number states are checkpointed).
@@ -31,29 +31,31 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hashlearn._io import HashlearnFileError, write_json_atomic
+import hashlearn.deep.distributed as dd
+import hashlearn.deep.two_stage as two_stage
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import code_statistics, pack
-from hashlearn.deep import distributed as dd
-from hashlearn.deep import runs, two_stage
-from hashlearn.deep.config import (
-    TrainConfig,
-    TrainingDivergedError,
-    input_kind,
-    input_spec,
-    make_optimizer,
-    make_scheduler,
-    resolve_device,
-    to_multihot,
-)
+from hashlearn.deep.config import TrainConfig, TrainingDivergedError, input_kind
 from hashlearn.deep.features import extract_features, run_model, to_batch
-from hashlearn.deep.model import build_network
-from hashlearn.deep.objective import Objective, deterministic, keep_torch_threads
-from hashlearn.deep.quantization import TWO_STAGE
+from hashlearn.deep.hasher import DeepHasher
+from hashlearn.deep.inputs import input_spec, split_validation, to_multihot
+from hashlearn.deep.objective import build_objective, deterministic, keep_torch_threads
+from hashlearn.deep.optim import make_optimizer, make_scheduler, parameter_groups
+from hashlearn.deep.runs import (
+    RunDirectory,
+    capture_training_state,
+    cpu_copy,
+    load_network_state,
+    network_state,
+    new_progress,
+    record_epoch,
+    restore_training_state,
+)
+from hashlearn.metrics import mean_average_precision
 
 log = logging.getLogger("hashlearn")
 
-__all__ = ["Objective", "Trainer", "TrainConfig", "TrainingDivergedError", "train_on_dataset"]
+__all__ = ["Trainer", "train_on_dataset"]
 
 
 class Trainer:
@@ -82,7 +84,8 @@ class Trainer:
         self.progress = progress
         self.extra_config = extra_config or {}
         self.ctx = dd.current()
-        self.device = dd.process_device(resolve_device(config.device), self.ctx)
+        self.device = dd.process_device(dd.resolve_device(config.device), self.ctx)
+        self.run = RunDirectory(self.run_dir, self.ctx)
 
     # -- public ------------------------------------------------------------------------------
     def fit(
@@ -93,7 +96,7 @@ class Trainer:
         y_val: np.ndarray | None = None,
         *,
         n_classes: int | None = None,
-    ) -> runs.DeepHasher:
+    ) -> DeepHasher:
         """Train on ``(X, y)`` (images or features, by backbone) and return the hasher.
 
         ``y`` are 1-D class ids or 2-D multi-hot labels; ``X_val``/``y_val`` is the validation
@@ -111,13 +114,16 @@ class Trainer:
         if n_classes is None:
             n_classes = int(y.shape[1]) if y.ndim == 2 else int(y.max()) + 1
         y_val = None if y_val is None else np.asarray(y_val)
-        X, y, X_val, y_val, holdout = self._split_validation(X, y, X_val, y_val)
-        self.labels = to_multihot(y, n_classes).to(self.device)
+        X, y, X_val, y_val, holdout = split_validation(
+            X, y, X_val, y_val, val_fraction=cfg.val_fraction, seed=cfg.seed
+        )
+        labels = to_multihot(y, n_classes)
+        self.labels = labels.to(self.device)
         to_multihot(y_val, n_classes, "val labels")  # validates the format
         spec = input_spec(cfg.backbone, X)
         with deterministic(self.device):
             torch.manual_seed(cfg.seed)
-            self._build(spec, n_classes, len(X))
+            self._build(spec, labels)
             self.full_config = {
                 "train": dataclasses.asdict(cfg),
                 "device": str(self.device),
@@ -131,99 +137,42 @@ class Trainer:
             return self._train(X, y, X_val, y_val)
 
     # -- set-up ------------------------------------------------------------------------------
-    def _split_validation(self, X, y, X_val, y_val):
-        if X_val is not None:
-            if y_val is None or len(X_val) != len(y_val):
-                raise HashlearnInputError("val inputs and val labels must have the same length.")
-            if len(X_val) == 0:
-                raise HashlearnInputError("the validation split is empty.")
-            return X, y, np.asarray(X_val), y_val, None
-        n_val = max(1, int(round(len(X) * self.config.val_fraction)))
-        if len(X) - n_val < 2:
-            raise HashlearnInputError(f"need at least {n_val + 2} training items, got {len(X)}.")
-        order = np.random.default_rng(self.config.seed).permutation(len(X))
-        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-        holdout = {
-            "seed": self.config.seed,
-            "fraction": self.config.val_fraction,
-            "n_val": int(n_val),
-            "indices": val_idx.tolist(),
-        }
-        return X[train_idx], y[train_idx], X[val_idx], y[val_idx], holdout
-
-    def _build(self, spec: dict, n_classes: int, n_train: int) -> None:
-        from hashlearn.deep.losses import get_loss
-        from hashlearn.deep.quantization import get_quantization
-
+    def _build(self, spec: dict, labels: torch.Tensor) -> None:
         cfg = self.config
-        self.loss = get_loss(
-            cfg.loss,
-            cfg.n_bits,
-            n_classes,
-            n_train=n_train,
-            random_state=cfg.seed,
-            **cfg.loss_kwargs,
-        )
-        set_labels = getattr(self.loss, "set_training_labels", None)
-        if set_labels is not None:
-            set_labels(self.labels.cpu())
-        hidden = cfg.hidden if cfg.hidden is not None else (256 if cfg.backbone == "mlp" else 0)
-        activation = self.loss.activation
-        if cfg.quantization in TWO_STAGE and activation != "sign_ste":
-            activation = cfg.stage1_activation  # stage one of H²Q: no tanh by default
-        self.net_spec = {
-            "backbone": cfg.backbone,
-            "n_bits": cfg.n_bits,
-            "activation": activation,
-            "hidden": hidden,
-            "frozen": cfg.freeze_backbone,
-            "in_channels": spec.get("in_channels", 1),
-            "in_features": spec.get("in_features"),
-            "cnn_width": cfg.cnn_width,
-            "cnn_features": cfg.cnn_features,
-            "weights": cfg.weights,
-        }
-        self.network = build_network(self.net_spec)
-        self.generator = torch.Generator().manual_seed(cfg.seed + 1)
-        self.quant = get_quantization(
-            cfg.quantization,
-            weight=cfg.quantization_weight,
-            loss=self.loss,
-            n_projections=cfg.n_projections,
-            generator=self.generator,
-        )
+        self.objective, self.net_spec, self.generator = build_objective(cfg, spec, labels)
+        self.network, self.loss = self.objective.network, self.objective.loss
+        self.quant = self.objective.quantization
         if self.quant.two_stage and not self.loss.rotation_invariant and self.ctx.is_main:
             log.warning(
                 "two-stage %s assumes a rotation-invariant similarity loss; %r optimises the "
                 "codes' signs or fixed per-bit targets, so the rotation can lower its mAP "
-                "(compare with --quantization none).",
+                "(compare with `quantization='none'`).",
                 cfg.quantization,
                 cfg.loss,
             )
         # Built (and initialised from the seed) on the CPU, then moved: same weights everywhere.
-        self.objective = Objective(self.network, self.loss, self.quant, cfg.freeze_backbone)
         self.objective.to(self.device)
         params = [p for p in self.objective.parameters() if p.requires_grad]
         if cfg.head_lr_multiplier != 1.0:  # new layers: the hash head and the loss's own
-            new = {id(p) for m in (self.network.head, self.loss) for p in m.parameters()}
-            groups = [
-                {"params": [p for p in params if id(p) not in new]},
-                {
-                    "params": [p for p in params if id(p) in new],
-                    "lr": cfg.lr * cfg.head_lr_multiplier,
-                },
-            ]
-            params = [g for g in groups if g["params"]]
-        self.optimizer = make_optimizer(cfg, params)
-        self.scheduler = make_scheduler(cfg, self.optimizer)
+            new = [p for m in (self.network.head, self.loss) for p in m.parameters()]
+            params = parameter_groups(params, new, cfg.lr * cfg.head_lr_multiplier)
+        self.optimizer = make_optimizer(
+            cfg.optimizer, params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum
+        )
+        self.scheduler = make_scheduler(
+            cfg.schedule,
+            self.optimizer,
+            epochs=cfg.epochs,
+            step_size=cfg.step_size,
+            gamma=cfg.gamma,
+        )
         self.input = spec
 
     # -- main loop ---------------------------------------------------------------------------
-    def _train(self, X, y, X_val, y_val) -> runs.DeepHasher:
+    def _train(self, X, y, X_val, y_val) -> DeepHasher:
         cfg, ctx = self.config, self.ctx
         kind, mean, std = self.input["kind"], self.input["mean"], self.input["std"]
         if cfg.freeze_backbone:  # run the frozen backbone once, train the head on its output
-            cache = None if self.run_dir is None else self.run_dir / "features"
             X, X_val = (
                 extract_features(
                     self.network.backbone,
@@ -231,13 +180,13 @@ class Trainer:
                     mean=mean,
                     std=std,
                     progress=self.progress and ctx.is_main,
-                    cache=None if cache is None else cache / f"{name}.npz",
+                    cache=self.run.feature_cache(name),
                 )
                 for name, arr in (("train", X), ("val", X_val))
             )
             kind, mean, std = "features", 0.0, 1.0
         self.batch_input = (kind, mean, std)
-        state = self._prepare_run_dir()
+        state = self._start()
         model = dd.wrap(self.objective, ctx, self.device)
         rng = np.random.default_rng(cfg.seed + 2)  # fixed validation subsets
         q_idx = np.sort(rng.permutation(len(X_val))[: cfg.val_queries])
@@ -250,19 +199,7 @@ class Trainer:
             totals = self._run_epoch(model, X, epoch, state, show)
             seconds = time.perf_counter() - start
             val_map = self._validation_map(X_val[q_idx], y_val[q_idx], X[db_idx], y[db_idx])
-            state["history"].append(
-                {
-                    "epoch": epoch,
-                    "loss": totals[0],
-                    "similarity": totals[1],
-                    "quantization": totals[2],
-                    "val_map": val_map,
-                    **self.val_code_statistics,
-                    "seconds": seconds,
-                    "lr": lr,
-                }
-            )
-            state["epoch"] = epoch
+            record_epoch(state, epoch, totals, val_map, self.val_code_statistics, seconds, lr)
             self._early_stopping(state, val_map)
             self._checkpoint(state)
             epochs_bar.update(1)
@@ -271,17 +208,16 @@ class Trainer:
         if state["status"] == "running":
             state["status"] = "finished"
         self.history, self.status = state["history"], state["status"]
-        # The last checkpoint keeps the last epoch's weights (a longer --epochs resumes from
-        # there, with its optimizer state); the returned model has the best epoch's.
-        last = runs.cpu_copy(runs.network_state(self.network, self.loss))
-        runs.load_network_state(self.network, self._best, self.loss)
+        # The last checkpoint keeps the last epoch's weights (a run resumed with more epochs
+        # continues from there, with its optimizer state); the returned model has the best's.
+        last = cpu_copy(network_state(self.network, self.loss))
+        load_network_state(self.network, self._best, self.loss)
         h2q = self._fit_rotation(X, state) if getattr(self.quant, "two_stage", False) else None
         self._checkpoint(state, last)
-        if self.run_dir is not None and ctx.is_main:
-            keys = ("status", "epoch", "best_epoch", "best_map", "history", "h2q")
-            write_json_atomic(self.run_dir / "result.json", {k: state.get(k) for k in keys})
+        keys = ("status", "epoch", "best_epoch", "best_map", "history", "h2q")
+        self.run.write_result({k: state.get(k) for k in keys})
         dd.barrier(ctx)
-        return runs.DeepHasher(self.network, self.full_config, h2q)
+        return DeepHasher(self.network, self.full_config, h2q)
 
     def _run_epoch(self, model, X, epoch: int, state: dict, show: bool) -> list[float]:
         """One pass over this rank's shard of the epoch's seeded permutation."""
@@ -352,8 +288,6 @@ class Trainer:
 
         Also keeps the validation codes' quantization error and per-bit entropy
         (:func:`hashlearn.codes.code_statistics`) for the epoch's history."""
-        from hashlearn.metrics import mean_average_precision
-
         kind, mean, std = self.batch_input
         z = run_model(self.objective.codes, Xq, kind, mean=mean, std=std)
         self.val_code_statistics = code_statistics(z)
@@ -366,105 +300,49 @@ class Trainer:
         cfg = self.config
         if val_map > state["best_map"] + cfg.min_delta:
             state.update(best_map=val_map, best_epoch=state["epoch"], bad_epochs=0)
-            self._best = runs.cpu_copy(runs.network_state(self.network, self.loss))
-            if self.run_dir is not None and self.ctx.is_main:
-                runs.save_tensors(self.run_dir / "model.safetensors", self._best)
+            self._best = cpu_copy(network_state(self.network, self.loss))
+            self.run.save_best(self._best)
         else:
             state["bad_epochs"] += 1
             if cfg.patience and state["bad_epochs"] >= cfg.patience:
                 state["status"] = "early_stopped"
 
     # -- run directory -----------------------------------------------------------------------
-    def _prepare_run_dir(self) -> dict:
-        self._best = runs.cpu_copy(runs.network_state(self.network, self.loss))
-        state = {
-            "epoch": 0,
-            "best_map": -1.0,
-            "best_epoch": 0,
-            "bad_epochs": 0,
-            "history": [],
-            "status": "running",
-        }
-        if self.run_dir is None:
-            return state
-        checkpoint = runs.read_checkpoint(self.run_dir)
-        if checkpoint is not None and not self.resume:
-            raise HashlearnFileError(
-                f"{self.run_dir} already holds a training run; pass --resume (resume=True) "
-                "to continue it, or choose a new output directory."
-            )
+    def _start(self) -> dict:
+        """Fresh progress, or the progress and training state of the run being resumed."""
+        self._best = cpu_copy(network_state(self.network, self.loss))
+        checkpoint = self.run.open(self.full_config, self.resume)
         if checkpoint is None:
-            if self.ctx.is_main:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                write_json_atomic(self.run_dir / "config.json", self.full_config)
-            dd.barrier(self.ctx)
-            return state
-        saved_config = runs.read_json(self.run_dir / "config.json")
-        mine = self.full_config["train"]
-        free = ("epochs", "device")  # may change on resume
-        diff = [k for k in mine if k not in free and saved_config["train"].get(k) != mine[k]]
-        if diff:
-            raise HashlearnInputError(
-                f"cannot resume {self.run_dir}: it was started with different settings "
-                f"({', '.join(diff)}); use the same options or a new --output."
-            )
-        weights, opt_tensors, saved = checkpoint
-        runs.load_network_state(self.network, weights, self.loss)
-        self.optimizer.load_state_dict(runs.join_state(opt_tensors, saved["optimizer"]))
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.generator.set_state(weights["__rng__.generator"])
-        torch.set_rng_state(weights["__rng__.torch"])
-        if self.device.type == "cuda" and "__rng__.cuda" in weights:
-            torch.cuda.set_rng_state(weights["__rng__.cuda"], self.device)
-        if (self.run_dir / "model.safetensors").is_file():
-            self._best = runs.load_tensors(self.run_dir / "model.safetensors")
-        state = saved["state"]
+            return new_progress()
+        state = restore_training_state(
+            checkpoint, self.objective, self.optimizer, self.scheduler, self.generator, self.device
+        )
+        best = self.run.load_best()
+        if best is not None:
+            self._best = best
         if state["epoch"] < self.config.epochs and state["status"] != "early_stopped":
             state["status"] = "running"
-        changed = saved_config.get("device") != self.full_config["device"] or any(
-            saved_config["train"].get(k) != mine[k] for k in free
-        )
-        if self.ctx.is_main and changed:
-            write_json_atomic(self.run_dir / "config.json", self.full_config)
         log.info("resuming %s after epoch %d on %s", self.run_dir, state["epoch"], self.device)
         return state
 
     def _checkpoint(self, state: dict, weights: dict | None = None) -> None:
-        if self.run_dir is None or not self.ctx.is_main:
+        if not self.run.writes:
             return
-        opt_tensors, opt_meta = runs.split_state(self.optimizer.state_dict())
-        weights = dict(weights or runs.network_state(self.network, self.loss))
-        weights["__rng__.generator"] = self.generator.get_state()
-        weights["__rng__.torch"] = torch.get_rng_state()
-        if self.device.type == "cuda":  # e.g. dropout in a fine-tuned pretrained network
-            weights["__rng__.cuda"] = torch.cuda.get_rng_state(self.device)
-        meta = {"state": state, "optimizer": opt_meta, "scheduler": self.scheduler.state_dict()}
-        runs.write_checkpoint(self.run_dir, state["epoch"], weights, opt_tensors, meta)
+        weights = weights if weights is not None else network_state(self.network, self.loss)
+        training = capture_training_state(
+            weights, self.optimizer, self.scheduler, self.generator, self.device
+        )
+        self.run.save_checkpoint(state["epoch"], training, state)
 
     def _diverged(self, state: dict, epoch: int, batch: int) -> None:
-        where = (
-            f"the last good checkpoint (epoch {state['epoch']}) is kept in {self.run_dir}"
-            if self.run_dir is not None
-            else "no run directory was given"
-        )
-        if self.run_dir is not None and self.ctx.is_main:
-            write_json_atomic(
-                self.run_dir / "result.json",
-                {
-                    "status": "diverged",
-                    "epoch": state["epoch"],
-                    "failed_epoch": epoch,
-                    "failed_batch": batch,
-                    "history": state["history"],
-                },
-            )
+        where = self.run.report_divergence(state, epoch, batch)
         raise TrainingDivergedError(
             f"the training loss or the weights became NaN or infinite at epoch {epoch}, "
-            f"batch {batch}; {where}. "
-            "Lower the learning rate (--lr) or the quantization weight, or check the inputs."
+            f"batch {batch}; {where}. Lower the learning rate (`lr`) or the quantization "
+            "weight (`quantization_weight`), or check the inputs."
         )
 
-    def _fit_rotation(self, X: np.ndarray, state: dict):
+    def _fit_rotation(self, X: np.ndarray, state: dict) -> Any:
         """Stage two of ``h2q`` / ``itq``: fit the rotation on (a seeded subset of) training
         embeddings (:mod:`hashlearn.deep.two_stage`)."""
         cfg = self.config
@@ -472,20 +350,9 @@ class Trainer:
         rng = np.random.default_rng(cfg.seed + 3)
         idx = np.sort(rng.permutation(len(X))[: cfg.h2q_max_samples])
         z = run_model(self.objective.codes, X[idx], kind, mean=mean, std=std)
-        quantizer = two_stage.build_rotation(
-            cfg.quantization, cfg.n_bits, loss=cfg.h2q_loss, solver=cfg.h2q_solver, seed=cfg.seed
-        )
-        start = time.perf_counter()
         with keep_torch_threads():
-            quantizer, constant = two_stage.fit_rotation(quantizer, z, cfg.seed)
-        state["h2q"] = {
-            "method": cfg.quantization,
-            "n_samples": len(idx),
-            "seconds": time.perf_counter() - start,
-            "constant_columns": constant,
-        }
-        if self.run_dir is not None and self.ctx.is_main:
-            quantizer.save(self.run_dir / two_stage.ROTATION_FILES[cfg.quantization])
+            quantizer, state["h2q"] = two_stage.fit_stage_two(cfg, z)
+        self.run.save_rotation(quantizer, two_stage.ROTATION_FILES[cfg.quantization])
         return quantizer
 
 
@@ -496,7 +363,7 @@ def train_on_dataset(
     *,
     resume: bool = False,
     progress: bool = True,
-) -> runs.DeepHasher:
+) -> DeepHasher:
     """Train on a :class:`hashlearn.data.Dataset`: its ``train`` split, validated on its ``val``
     split (or a seeded hold-out of ``train`` when it has none), never on ``query``.
 
@@ -506,7 +373,7 @@ def train_on_dataset(
     train, val = dataset.train, dataset.val
     if getattr(train, field_name) is None:
         raise HashlearnInputError(
-            f"dataset {dataset.name!r} has no images; use --backbone mlp on its features."
+            f"dataset {dataset.name!r} has no images; use `backbone='mlp'` on its features."
         )
     extra = {
         "dataset": {

@@ -9,11 +9,14 @@ training embeddings of the λ = 0 network (stage one) and applied before taking 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.deep.config import TrainConfig
+from hashlearn.quantize import H2Q, ITQ
 
 log = logging.getLogger("hashlearn")
 
@@ -22,8 +25,6 @@ ROTATION_FILES = {"h2q": "h2q.npz", "itq": "itq.npz"}
 
 def rotation_class(quantization: str) -> type:
     """The quantizer class of a two-stage strategy (``h2q`` or ``itq``)."""
-    from hashlearn.quantize import H2Q, ITQ
-
     return {"h2q": H2Q, "itq": ITQ}[quantization]
 
 
@@ -66,3 +67,25 @@ def fit_rotation(quantizer: Any, z: np.ndarray, seed: int) -> tuple[Any, list[in
     if getattr(quantizer, "mean_", None) is not None:
         quantizer.mean_ = quantizer.mean_ @ q.T
     return quantizer, constant
+
+
+def fit_stage_two(config: TrainConfig, z: np.ndarray) -> tuple[Any, dict]:
+    """The rotation of ``config`` (``quantization``: ``h2q`` or ``itq``; ``h2q_loss``,
+    ``h2q_solver``, ``seed``) fitted on the training embeddings ``z``, and a JSON record of
+    the fit (method, samples, seconds, constant columns) for the run's ``result.json``."""
+    quantizer = build_rotation(
+        config.quantization,
+        config.n_bits,
+        loss=config.h2q_loss,
+        solver=config.h2q_solver,
+        seed=config.seed,
+    )
+    start = time.perf_counter()
+    quantizer, constant = fit_rotation(quantizer, z, config.seed)
+    info = {
+        "method": config.quantization,
+        "n_samples": len(z),
+        "seconds": time.perf_counter() - start,
+        "constant_columns": constant,
+    }
+    return quantizer, info

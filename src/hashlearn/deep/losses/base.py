@@ -26,9 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hashlearn._validation import HashlearnInputError, check_choice, check_n_bits
-from hashlearn.deep.quantization import sign_gap
-
-ACTIVATIONS = ("tanh", "identity", "sign_ste")
+from hashlearn.deep.signs import ACTIVATIONS, sign_gap
 
 _LOSSES: dict[str, type[HashLoss]] = {}
 

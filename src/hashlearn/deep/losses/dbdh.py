@@ -6,7 +6,7 @@ from torch import Tensor
 
 from hashlearn.deep.losses.base import register_loss
 from hashlearn.deep.losses.dpsh import DPSHLoss
-from hashlearn.deep.quantization import sign_ste
+from hashlearn.deep.signs import sign_ste
 
 
 @register_loss("dbdh")

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from hashlearn.deep.losses.base import HashLoss, register_loss, soft_targets
-from hashlearn.deep.quantization import sign_ste
+from hashlearn.deep.signs import sign_ste
 
 
 @register_loss("greedyhash")

@@ -1,0 +1,209 @@
+"""The trained deep hashing model: :class:`DeepHasher`, :func:`load_run` and :func:`evaluate_run`.
+
+:class:`DeepHasher` has the encoder surface of every hashlearn method: ``n_bits``,
+``transform(X)`` (continuous codes whose signs are the bits) and ``encode(X)`` (packed
+``uint8`` codes), so the same evaluation (:func:`hashlearn.evaluation.evaluate_encoder`),
+indexes and metrics take it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hashlearn._io import HashlearnFileError
+from hashlearn._validation import HashlearnInputError
+from hashlearn.codes import pack
+from hashlearn.data import load_dataset
+from hashlearn.deep.distributed import resolve_device
+from hashlearn.deep.features import module_device, run_model
+from hashlearn.deep.model import build_network
+from hashlearn.deep.runs import load_network_state, load_tensors, read_json
+from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
+from hashlearn.evaluation import evaluate_encoder
+
+__all__ = ["DeepHasher", "evaluate_run", "load_run"]
+
+
+class DeepHasher:
+    """A trained deep hashing model: inputs (images or features) → binary codes.
+
+    Encoding runs on the network's device (:attr:`device`, changed with :meth:`to`); codes and
+    embeddings always come back as CPU NumPy arrays.
+
+    Attributes:
+        network: the :class:`~hashlearn.deep.model.HashNetwork` (eval mode).
+        config: the run's configuration dict (training parameters, dataset name, protocol,
+            split seed, network and input specs).
+        h2q: the fitted rotation of a two-stage run (:class:`hashlearn.quantize.H2Q` for
+            ``h2q``, :class:`hashlearn.quantize.ITQ` for ``itq``), else None.
+    """
+
+    def __init__(self, network: torch.nn.Module, config: dict, h2q: Any = None):
+        self.network = network.eval()
+        self.config = config
+        self.h2q = h2q
+
+    def __repr__(self) -> str:
+        train = self.config.get("train", {})
+        return (
+            f"DeepHasher(loss={train.get('loss')!r}, quantization={train.get('quantization')!r}, "
+            f"backbone={train.get('backbone')!r}, n_bits={self.n_bits})"
+        )
+
+    @property
+    def n_bits(self) -> int:
+        """Code length."""
+        return int(self.network.n_bits)
+
+    @property
+    def input_kind(self) -> str:
+        """``"features"`` (rows of ``X``) or ``"images"``: what :meth:`encode` takes."""
+        return self.config["input"]["kind"]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs."""
+        return module_device(self.network)
+
+    def to(self, device: str | torch.device) -> DeepHasher:
+        """Move the network to ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); self."""
+        self.network.to(resolve_device(device))
+        return self
+
+    def embed(self, X: np.ndarray, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        """Continuous network outputs ``z`` (n, n_bits), before any H²Q rotation."""
+        spec = self.config["input"]
+        X = np.asarray(X)
+        if self.input_kind == "features":
+            if X.ndim != 2 or X.shape[1] != spec["in_features"]:
+                raise HashlearnInputError(
+                    f"this model takes feature rows of length {spec['in_features']}, got an "
+                    f"array of shape {X.shape}."
+                )
+        elif X.ndim not in (3, 4) or tuple(X.shape[1:3]) != tuple(spec["image_shape"][:2]):
+            raise HashlearnInputError(
+                f"this model takes images of shape (n, {spec['image_shape'][0]}, "
+                f"{spec['image_shape'][1]}[, C]), got {X.shape}."
+            )
+        return run_model(
+            self.network,
+            X,
+            self.input_kind,
+            mean=spec["mean"],
+            std=spec["std"],
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    def transform(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """Continuous codes whose signs are the bits (rotated by H²Q in a two-stage run);
+        ``kwargs`` are those of :meth:`embed`."""
+        z = self.embed(X, **kwargs)
+        return self.h2q.transform(z) if self.h2q is not None else z
+
+    def encode(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """Packed codes, ``uint8`` of shape (n, ceil(n_bits / 8))."""
+        return pack(self.transform(X, **kwargs))
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") -> DeepHasher:
+    """Load the trained model of a run directory written by ``hashlearn train`` or a
+    :class:`~hashlearn.deep.trainer.Trainer` given a ``run_dir``.
+
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) is where the model will encode; it
+    need not be the device the run was trained on (weights are stored from CPU copies).
+    """
+    target = resolve_device(device)
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HashlearnFileError(f"run directory {run_dir} does not exist.")
+    config = read_json(run_dir / "config.json")
+    if not (run_dir / "model.safetensors").is_file():
+        raise HashlearnFileError(
+            f"{run_dir} has no model.safetensors yet: training has not finished an epoch; "
+            "continue the training with `resume=True`."
+        )
+    network = build_network(config["network"])
+    load_network_state(network, load_tensors(run_dir / "model.safetensors"))
+    network.to(target)
+    h2q = None
+    quantization = config["train"]["quantization"]
+    if quantization in ROTATION_FILES:
+        path = run_dir / ROTATION_FILES[quantization]
+        if not path.is_file():
+            raise HashlearnFileError(
+                f"{run_dir} is a two-stage {quantization} run but {path.name} is missing: "
+                "training did not finish; continue it with `resume=True`."
+            )
+        h2q = rotation_class(quantization).load(path)
+    return DeepHasher(network, config, h2q)
+
+
+#: Options of :func:`evaluate_run` passed on to :func:`hashlearn.evaluation.evaluate_encoder`.
+METRIC_OPTIONS = ("k", "radius", "ties")
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    topk: int | str | None = "protocol",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    device: str | torch.device = "auto",
+    **metric_kwargs: Any,
+) -> dict:
+    """Encode the run's dataset query and database splits and evaluate retrieval.
+
+    Uses the dataset name, protocol and split seed recorded in ``config.json``, so the numbers
+    are on the same split as training (the query split was never used for model selection).
+    Scored by :func:`hashlearn.evaluation.evaluate_encoder`, the path of the shallow methods:
+    the record has the same keys (``method`` is the run directory's name, ``seed`` the
+    training seed, ``fit_s`` None: training time is in the run's ``result.json``).
+
+    Args:
+        run_dir: a run directory written by ``hashlearn train``.
+        topk: mAP cut-off: ``"protocol"`` (the dataset protocol's, e.g. 5000 for CIFAR-10
+            ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
+            ``"all"`` for mAP@all.
+        data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
+            default search path).
+        download: let ``load_dataset`` download missing dataset files (False: fail with
+            instructions instead).
+        device: where to encode (see :func:`load_run`).
+        **metric_kwargs: ``k``, ``radius``, ``ties`` of
+            :func:`hashlearn.metrics.evaluate_retrieval`, left at its defaults when not given.
+    """
+    unknown = sorted(set(metric_kwargs) - set(METRIC_OPTIONS))
+    if unknown:
+        raise HashlearnInputError(
+            f"unknown evaluation option(s) {unknown}; evaluate_run accepts "
+            f"{sorted(METRIC_OPTIONS)}."
+        )
+    hasher = load_run(run_dir, device=device)
+    data = hasher.config.get("dataset")
+    if not data or not data.get("name"):
+        raise HashlearnInputError(
+            f"{run_dir} was trained on in-memory arrays, not a named dataset; encode your "
+            "query/database with load_run(...).encode and call hashlearn.metrics yourself."
+        )
+    kwargs: dict[str, Any] = {"split_seed": data["split_seed"], "download": download}
+    if data.get("protocol"):
+        kwargs["protocol"] = data["protocol"]
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    dataset = load_dataset(data["name"], **kwargs)
+    return evaluate_encoder(
+        hasher,
+        dataset,
+        method=Path(run_dir).resolve().name,
+        n_bits=hasher.n_bits,
+        seed=hasher.config["train"]["seed"],
+        field="X" if hasher.input_kind == "features" else "images",
+        topk=dataset.resolve_topk(topk),
+        **metric_kwargs,
+    )
