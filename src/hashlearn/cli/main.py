@@ -16,10 +16,20 @@ import sys
 from hashlearn import __version__
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
-from hashlearn.cli import datasets, encode, evaluate, fit, methods, reproduce, search, train
+from hashlearn.cli import (
+    datasets,
+    encode,
+    evaluate,
+    fit,
+    index,
+    methods,
+    reproduce,
+    search,
+    train,
+)
 from hashlearn.cli._common import HelpFormatter, configure_logging
 
-COMMANDS = (evaluate, methods, datasets, train, fit, encode, search, reproduce)
+COMMANDS = (evaluate, methods, datasets, train, fit, encode, search, index, reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,3 +118,72 @@ def knn_counting_sort(
                 out_i[qi, rank] = j
             position[d] = rank + 1
     return out_d, out_i
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def range_histogram(db_t: np.ndarray, queries: np.ndarray, radius: int) -> np.ndarray:
+    """Per query, how many database items lie at each distance ``0 .. radius``."""
+    n_db = db_t.shape[1]
+    n_q = queries.shape[0]
+    hist = np.zeros((n_q, radius + 1), dtype=np.int64)
+    n_blocks = (n_q + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        q0 = block * QUERY_BLOCK
+        q1 = min(n_q, q0 + QUERY_BLOCK)
+        dist = np.empty(SCAN_BLOCK, dtype=np.uint32)
+        for c0 in range(0, n_db, DB_CHUNK):
+            c1 = min(n_db, c0 + DB_CHUNK)
+            for qi in range(q0, q1):
+                for s0 in range(c0, c1, SCAN_BLOCK):
+                    s1 = min(c1, s0 + SCAN_BLOCK)
+                    block_distances(queries[qi], db_t, s0, s1, dist)
+                    for j in range(s1 - s0):
+                        if dist[j] <= radius:
+                            hist[qi, dist[j]] += 1
+    return hist
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def range_fill(
+    db_t: np.ndarray, queries: np.ndarray, radius: int, cursor: np.ndarray, out_d, out_i
+) -> None:
+    """Write every item within ``radius`` of each query to ``out_d`` / ``out_i``.
+
+    ``cursor[q, d]`` is the first output slot of query ``q``'s hits at distance ``d`` (from
+    :func:`range_histogram`); scanning in id order leaves each query's hits sorted by
+    (distance, id).
+    """
+    n_db = db_t.shape[1]
+    n_q = queries.shape[0]
+    n_blocks = (n_q + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        q0 = block * QUERY_BLOCK
+        q1 = min(n_q, q0 + QUERY_BLOCK)
+        dist = np.empty(SCAN_BLOCK, dtype=np.uint32)
+        for c0 in range(0, n_db, DB_CHUNK):
+            c1 = min(n_db, c0 + DB_CHUNK)
+            for qi in range(q0, q1):
+                for s0 in range(c0, c1, SCAN_BLOCK):
+                    s1 = min(c1, s0 + SCAN_BLOCK)
+                    block_distances(queries[qi], db_t, s0, s1, dist)
+                    for j in range(s1 - s0):
+                        d = dist[j]
+                        if d <= radius:
+                            slot = cursor[qi, d]
+                            out_d[slot] = d
+                            out_i[slot] = s0 + j
+                            cursor[qi, d] = slot + 1
+
+
+def range_search_flat(
+    db_t: np.ndarray, queries: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FAISS-style ``(lims, distances, rows)``: hits of query ``q`` are ``lims[q]:lims[q+1]``."""
+    hist = range_histogram(db_t, queries, radius)
+    lims = np.zeros(len(queries) + 1, dtype=np.int64)
+    np.cumsum(hist.sum(axis=1), out=lims[1:])
+    cursor = lims[:-1, None] + np.cumsum(hist, axis=1) - hist
+    out_d = np.empty(lims[-1], dtype=np.int32)
+    out_i = np.empty(lims[-1], dtype=np.int64)
+    range_fill(db_t, queries, radius, cursor, out_d, out_i)
+    return lims, out_d, out_i

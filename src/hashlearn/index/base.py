@@ -11,10 +11,16 @@ from hashlearn.codes import _check_packed, mask_padding, n_bytes_for
 
 
 class BinaryIndex:
-    """Base for indexes over packed ``n_bits`` codes: ``add``, ``search``, ``len``.
+    """Base for indexes over packed ``n_bits`` codes: ``add``, ``search``, ``range_search``,
+    ``reset``, ``len``.
 
-    Subclasses implement ``_add(codes)``, ``_search(queries, k)`` and ``ntotal``; the base
-    validates codes (dtype, bytes per code, empty input, stray padding bits) and ``k``.
+    Subclasses implement ``_add(codes)``, ``_search(queries, k)``,
+    ``_range_search(queries, radius)``, ``reset()`` and ``ntotal``; the base validates codes
+    (dtype, bytes per code, empty input, stray padding bits), ``k`` and ``radius``.
+
+    One rule for every index: ``k`` larger than the number of codes in the index is an error
+    (:class:`HashlearnInputError`), never a result padded with ``-1``. (Approximate indexes
+    may still return fewer than ``k`` hits for ``k <= len(index)``; those slots hold id -1.)
     """
 
     def __init__(self, n_bits: int):
@@ -54,6 +60,35 @@ class BinaryIndex:
             )
         return self._search(queries, int(k))
 
+    def range_search(self, queries: Any, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every code within Hamming distance ``radius`` (inclusive) of each query, FAISS-style.
+
+        Returns ``(lims, distances, ids)``: the hits of query ``q`` are
+        ``distances[lims[q]:lims[q + 1]]`` and ``ids[lims[q]:lims[q + 1]]``, sorted by distance
+        and then by insertion order. ``lims`` is int64 (n_queries + 1), distances int32, ids int64.
+        Note that FAISS's own binary ``range_search`` keeps distances ``< radius``; here the
+        radius is inclusive, as in the hashing papers' "lookup within Hamming radius 2".
+        """
+        queries = self._check_codes(queries, "queries")
+        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
+            raise HashlearnInputError(
+                f"radius must be a non-negative integer (a Hamming distance), got {radius!r}."
+            )
+        if self.ntotal == 0:
+            raise HashlearnInputError(
+                "the index is empty; add() database codes before range_search()."
+            )
+        return self._range_search(queries, min(int(radius), self.n_bits))
+
+    def reset(self) -> None:  # pragma: no cover - abstract
+        """Remove every code."""
+        raise NotImplementedError
+
+    def _range_search(
+        self, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def _add(self, codes: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -71,3 +106,12 @@ class BinaryIndex:
         if len(arr) == 0:
             raise HashlearnInputError(f"{name} is empty; pass at least one code.")
         return mask_padding(arr, self.n_bits)
+
+
+def sort_hits(
+    lims: np.ndarray, distances: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order each query's range-search hits by (distance, id), keeping ``lims``."""
+    query = np.repeat(np.arange(len(lims) - 1), np.diff(lims))
+    order = np.lexsort((ids, distances, query))
+    return lims, distances[order], ids[order]

@@ -8,14 +8,14 @@ import numpy as np
 
 from hashlearn._io import HashlearnFileError, file_lock, write_bytes_atomic
 from hashlearn._validation import HashlearnInputError
-from hashlearn.index.base import BinaryIndex
+from hashlearn.index.base import BinaryIndex, sort_hits
 
 
 def _import_faiss():
     try:
         import faiss
     except ImportError:
-        raise HashlearnInputError(
+        raise ImportError(
             "FaissBinaryIndex needs FAISS; install it with: pip install 'hashlearn[faiss]' "
             "(or pip install faiss-cpu)."
         ) from None
@@ -31,8 +31,11 @@ class FaissBinaryIndex(BinaryIndex):
             ``"BIVF1024"`` (inverted lists; trained on the first ``add``), ``"BHash16"`` ...
         nprobe: inverted lists probed per query for IVF indexes.
 
-    Approximate indexes may return fewer than ``k`` hits; missing slots hold id ``-1``.
-    Ties are ordered as FAISS orders them.
+    As for every index, ``k`` above ``len(index)`` is an error. Approximate indexes may still
+    return fewer than ``k`` hits; missing slots hold id ``-1``. Ties are ordered as FAISS orders
+    them. ``range_search`` uses FAISS's own (exact for ``BFlat``, approximate for IVF, not
+    offered by HNSW); its radius is inclusive, so ``radius + 1`` is passed to FAISS, which keeps
+    distances strictly below its radius.
     """
 
     def __init__(self, n_bits: int, factory: str = "BFlat", nprobe: int = 8):
@@ -68,6 +71,22 @@ class FaissBinaryIndex(BinaryIndex):
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         distances, ids = self._index.search(queries, k)
         return distances.astype(np.int32), ids.astype(np.int64)
+
+    def reset(self) -> None:
+        """Remove every code (a trained IVF quantizer stays trained)."""
+        self._index.reset()
+
+    def _range_search(
+        self, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        try:
+            lims, distances, ids = self._index.range_search(queries, radius + 1)
+        except RuntimeError as exc:
+            raise HashlearnInputError(
+                f"FAISS index {self.factory!r} has no range search "
+                f"({str(exc).strip().splitlines()[-1][:160]}); use 'BFlat' or an IVF index."
+            ) from None
+        return sort_hits(lims.astype(np.int64), distances.astype(np.int32), ids.astype(np.int64))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write FAISS's own format (``serialize_index_binary``), atomically and verified,

@@ -11,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from hashlearn._validation import HashlearnInputError
-from hashlearn.index.base import BinaryIndex
+from hashlearn.index.base import BinaryIndex, sort_hits
 
 INSERT_BATCH = 10_000
+MAX_LIMIT = 16_384  # Milvus refuses a search limit (top-k) above this
 
 
 def _import_milvus():
     try:
         from pymilvus import DataType, MilvusClient
     except ImportError:
-        raise HashlearnInputError(
+        raise ImportError(
             "MilvusBinaryIndex needs pymilvus and Milvus Lite; install them with: "
             "pip install 'hashlearn[milvus]'."
         ) from None
@@ -37,9 +38,16 @@ class MilvusBinaryIndex(BinaryIndex):
             so the data persist between sessions.
         index_type: ``"BIN_FLAT"`` (exact) or ``"BIN_IVF_FLAT"``.
         overwrite: drop an existing collection of that name first.
+        index_params: extra index build parameters, e.g. ``{"nlist": 1024}`` for
+            ``BIN_IVF_FLAT``.
+        search_params: extra search parameters, e.g. ``{"nprobe": 16}`` for ``BIN_IVF_FLAT``.
 
     Within a row, results are ordered by distance then id; which of several items tied at the
-    k-th distance Milvus returns is Milvus's choice.
+    k-th distance Milvus returns is Milvus's choice. As for every index, ``k`` above
+    ``len(index)`` is an error. ``range_search`` uses Milvus's range search (``radius`` /
+    ``range_filter`` search parameters); Milvus returns at most 16,384 hits per query, so a
+    query with more hits than that within the radius raises an error instead of a truncated
+    answer.
     """
 
     def __init__(
@@ -49,28 +57,52 @@ class MilvusBinaryIndex(BinaryIndex):
         collection: str = "hashlearn_codes",
         index_type: str = "BIN_FLAT",
         overwrite: bool = False,
+        index_params: dict | None = None,
+        search_params: dict | None = None,
     ):
         super().__init__(n_bits)
         if self.n_bits % 8:
             raise HashlearnInputError(
                 f"Milvus binary vectors need n_bits divisible by 8, got {self.n_bits}."
             )
-        client_cls, data_type = _import_milvus()
+        if index_type != "BIN_FLAT" and not str(uri).startswith(("http://", "https://", "tcp://")):
+            raise HashlearnInputError(
+                f"Milvus Lite (a local file uri, here {uri!r}) builds only BIN_FLAT indexes; "
+                f"{index_type} needs a Milvus server or cluster: pass uri='http://host:19530'."
+            )
+        client_cls, _ = _import_milvus()
         self.uri, self.collection, self.index_type = uri, collection, index_type
+        self.index_params, self.search_params = dict(index_params or {}), dict(search_params or {})
         self._client = client_cls(uri)
         if overwrite and self._client.has_collection(collection):
             self._client.drop_collection(collection)
         if self._client.has_collection(collection):
             self._check_existing_dimension()
+            self._client.load_collection(collection)
         else:
-            schema = client_cls.create_schema(auto_id=False)
-            schema.add_field("id", data_type.INT64, is_primary=True)
-            schema.add_field("code", data_type.BINARY_VECTOR, dim=self.n_bits)
-            params = self._client.prepare_index_params()
-            params.add_index(field_name="code", index_type=index_type, metric_type="HAMMING")
-            self._client.create_collection(collection, schema=schema, index_params=params)
-        self._client.load_collection(collection)
+            self._create_collection()
         self._ntotal = self._count()
+
+    def _create_collection(self) -> None:
+        client_cls, data_type = _import_milvus()
+        schema = client_cls.create_schema(auto_id=False)
+        schema.add_field("id", data_type.INT64, is_primary=True)
+        schema.add_field("code", data_type.BINARY_VECTOR, dim=self.n_bits)
+        params = self._client.prepare_index_params()
+        params.add_index(
+            field_name="code",
+            index_type=self.index_type,
+            metric_type="HAMMING",
+            params=self.index_params,
+        )
+        self._client.create_collection(self.collection, schema=schema, index_params=params)
+        self._client.load_collection(self.collection)
+
+    def reset(self) -> None:
+        """Drop every code: the collection is dropped and created again, empty."""
+        self._client.drop_collection(self.collection)
+        self._create_collection()
+        self._ntotal = 0
 
     def _check_existing_dimension(self) -> None:
         fields = self._client.describe_collection(self.collection)["fields"]
@@ -104,7 +136,7 @@ class MilvusBinaryIndex(BinaryIndex):
             data=[row.tobytes() for row in queries],
             anns_field="code",
             limit=k,
-            search_params={"metric_type": "HAMMING"},
+            search_params={"metric_type": "HAMMING", "params": self.search_params},
         )
         distances = np.full((len(queries), k), -1, dtype=np.int32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
@@ -113,6 +145,34 @@ class MilvusBinaryIndex(BinaryIndex):
             for col, (distance, item) in enumerate(pairs[:k]):
                 distances[row, col], ids[row, col] = distance, item
         return distances, ids
+
+    def _range_search(
+        self, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        limit = min(self._ntotal, MAX_LIMIT)
+        hits = self._client.search(
+            self.collection,
+            data=[row.tobytes() for row in queries],
+            anns_field="code",
+            limit=limit,
+            # Milvus keeps range_filter <= distance < radius for HAMMING.
+            search_params={
+                "metric_type": "HAMMING",
+                "params": {**self.search_params, "radius": radius + 1, "range_filter": 0},
+            },
+        )
+        lims = np.zeros(len(queries) + 1, dtype=np.int64)
+        distances, ids = [], []
+        for row, found in enumerate(hits):
+            if len(found) >= limit and limit < self._ntotal:
+                raise HashlearnInputError(
+                    f"query {row} has at least {limit} hits within radius {radius}, more than "
+                    "one Milvus search returns; use a smaller radius or HammingIndex / MIHIndex."
+                )
+            distances += [int(round(h["distance"])) for h in found]
+            ids += [int(h["id"]) for h in found]
+            lims[row + 1] = len(ids)
+        return sort_hits(lims, np.array(distances, np.int32), np.array(ids, np.int64))
 
     def close(self) -> None:
         """Release the connection (Milvus Lite stops its embedded server)."""
