@@ -11,15 +11,15 @@ import numpy as np
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
-from hashlearn.cli._common import HelpFormatter, add_command
+from hashlearn.cli._common import add_command
 
 log = logging.getLogger("hashlearn")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "index",
-        formatter_class=HelpFormatter,
         help="build an index file from packed codes, or search one",
         description="Build a checksummed index file from packed codes (.npy from "
         "`hashlearn encode`) and search it exactly (k nearest or all within a radius).",
