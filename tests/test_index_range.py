@@ -137,3 +137,10 @@ def test_bad_ids(ids, message):
     index.add_with_ids(np.zeros((1, 1), np.uint8), [7])
     with pytest.raises(HashlearnInputError, match=message):
         index.add_with_ids(np.zeros((3, 1), np.uint8), ids)
+
+
+def test_milvus_lite_refuses_ivf_with_the_server_hint(tmp_path):
+    from hashlearn.index import MilvusBinaryIndex
+
+    with pytest.raises(HashlearnInputError, match="BIN_IVF_FLAT needs a Milvus server"):
+        MilvusBinaryIndex(64, uri=str(tmp_path / "lite.db"), index_type="BIN_IVF_FLAT")

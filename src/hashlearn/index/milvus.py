@@ -41,6 +41,8 @@ class MilvusBinaryIndex(BinaryIndex):
         index_params: extra index build parameters, e.g. ``{"nlist": 1024}`` for
             ``BIN_IVF_FLAT``.
         search_params: extra search parameters, e.g. ``{"nprobe": 16}`` for ``BIN_IVF_FLAT``.
+        token: credentials for a Milvus server (``"user:password"``) or a Zilliz Cloud API key;
+            not used by Milvus Lite.
 
     Within a row, results are ordered by distance then id; which of several items tied at the
     k-th distance Milvus returns is Milvus's choice. As for every index, ``k`` above
@@ -59,6 +61,7 @@ class MilvusBinaryIndex(BinaryIndex):
         overwrite: bool = False,
         index_params: dict | None = None,
         search_params: dict | None = None,
+        token: str = "",
     ):
         super().__init__(n_bits)
         if self.n_bits % 8:
@@ -73,7 +76,7 @@ class MilvusBinaryIndex(BinaryIndex):
         client_cls, _ = _import_milvus()
         self.uri, self.collection, self.index_type = uri, collection, index_type
         self.index_params, self.search_params = dict(index_params or {}), dict(search_params or {})
-        self._client = client_cls(uri)
+        self._client = client_cls(uri, token=token) if token else client_cls(uri)
         if overwrite and self._client.has_collection(collection):
             self._client.drop_collection(collection)
         if self._client.has_collection(collection):
