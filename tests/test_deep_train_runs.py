@@ -70,7 +70,7 @@ def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path):
     assert result["status"] == "finished" and len(result["history"]) == 4
     # Only recent checkpoints are kept; no pickle anywhere.
     files = {p.name for p in (tmp_path / "b").rglob("*") if p.is_file()}
-    assert files <= {"config.json", "result.json", "latest.json", "state.json",
+    assert files <= {".lock", "config.json", "result.json", "latest.json", "state.json",
                      "model.safetensors", "optimizer.safetensors"}  # fmt: skip
 
 

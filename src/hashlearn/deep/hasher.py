@@ -19,10 +19,11 @@ from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import pack
 from hashlearn.data import load_dataset
+from hashlearn.deep.checkpoints import read_json, read_tensor_file
 from hashlearn.deep.distributed import resolve_device
 from hashlearn.deep.features import module_device, run_model
 from hashlearn.deep.model import build_network
-from hashlearn.deep.runs import load_network_state, load_tensors, read_json
+from hashlearn.deep.runs import check_specs, load_network_state
 from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
 from hashlearn.evaluation import evaluate_encoder
 
@@ -128,8 +129,11 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
             f"{run_dir} has no model.safetensors yet: training has not finished an epoch; "
             "continue the training with `resume=True`."
         )
+    weights_path = run_dir / "model.safetensors"
+    weights, meta = read_tensor_file(weights_path)
+    check_specs(weights_path, meta, config)
     network = build_network(config["network"])
-    load_network_state(network, load_tensors(run_dir / "model.safetensors"))
+    load_network_state(network, weights, source=weights_path)
     network.to(target)
     h2q = None
     quantization = config["train"]["quantization"]
@@ -141,7 +145,21 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
                 "training did not finish; continue it with `resume=True`."
             )
         h2q = rotation_class(quantization).load(path)
+        _check_rotation(path, h2q, network.n_bits)
     return DeepHasher(network, config, h2q)
+
+
+def _check_rotation(path: Path, rotation: Any, n_bits: int) -> None:
+    """The rotation file ``path`` must map ``n_bits``-wide embeddings to ``n_bits`` bits."""
+    try:
+        shape = rotation.transform(np.ones((1, n_bits))).shape
+    except Exception as exc:
+        shape = f"an error ({type(exc).__name__}: {exc})"
+    if shape != (1, n_bits):
+        raise HashlearnFileError(
+            f"{path} does not fit the {n_bits}-bit network of its run: it maps a {n_bits}-wide "
+            f"embedding to {shape}; it was edited or belongs to another run."
+        )
 
 
 #: Options of :func:`evaluate_run` passed on to :func:`hashlearn.evaluation.evaluate_encoder`.

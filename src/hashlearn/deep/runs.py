@@ -9,63 +9,54 @@ Layout of a run directory::
     checkpoints/latest.json     name of the newest complete checkpoint folder
     checkpoints/epoch-NNNN/     model.safetensors, optimizer.safetensors, state.json
     features/                   cached backbone features (only with a frozen backbone)
+    .lock                       held (``fcntl.flock``) by the process training in the folder
 
 Nothing is pickled: tensors go to safetensors, everything else to JSON. Every file is written
-to a temporary name and renamed; a checkpoint folder is completed under a temporary name and
-renamed, and only then does ``latest.json`` point at it, so an interruption at any moment
-leaves the previous good checkpoint in place.
+to a temporary name and renamed. Tensor files carry the SHA-256 of each tensor, checkpoints the
+SHA-256 of their files, and ``model.safetensors`` the network and input specs it was trained
+with, so damaged or edited files are errors naming the file
+(:mod:`hashlearn.deep.checkpoints`, which also describes the crash-safe checkpoint rotation).
 
-:class:`RunDirectory` is the one writer of these files during training; :func:`read_json`,
-:func:`load_tensors` and :func:`load_network_state` read them back
-(:func:`hashlearn.deep.hasher.load_run`).
+Resuming (``resume=True``) continues from the newest *intact* checkpoint: a damaged newer one
+is skipped with a warning (and removed once a new checkpoint is in place), a missing
+``latest.json`` does not matter, and when no checkpoint is intact, or the folder holds no run,
+the trainer refuses rather than start afresh. A damaged ``model.safetensors`` (the best
+weights so far) cannot be rebuilt from the checkpoints, so resuming refuses then too.
+
+:class:`RunDirectory` is the one writer of these files during training and holds the folder's
+lock while it trains: a second trainer on the same folder gets an error naming the folder and
+the first trainer's pid. :func:`load_network_state` and the readers of
+:mod:`hashlearn.deep.checkpoints` read the files back (:func:`hashlearn.deep.hasher.load_run`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 import hashlearn.deep.distributed as dd
-from hashlearn._io import HashlearnFileError, atomic_path, write_json_atomic
+from hashlearn._io import HashlearnFileError, _json_default, file_lock, write_json_atomic
 from hashlearn._validation import HashlearnInputError
+from hashlearn.deep.checkpoints import (
+    checkpoint_folders,
+    read_checkpoint,
+    read_json,
+    read_tensor_file,
+    save_tensors,
+    write_checkpoint,
+)
 
-CHECKPOINTS = "checkpoints"
-KEEP_CHECKPOINTS = 2
+log = logging.getLogger("hashlearn")
 
-
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
-    """Write ``tensors`` to a safetensors file atomically (copies, contiguous, on CPU)."""
-    payload = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
-        save_file(payload, str(tmp))
-
-
-def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a safetensors file, or a clear error when it is missing or damaged."""
-    path = Path(path)
-    if not path.is_file():
-        raise HashlearnFileError(f"missing file {path}; the run directory is incomplete.")
-    try:
-        return load_file(str(path))
-    except Exception as exc:
-        raise HashlearnFileError(f"{path} is damaged ({type(exc).__name__}: {exc}).") from None
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file of a run directory, or a clear error when it is missing or damaged."""
-    path = Path(path)
-    if not path.is_file():
-        raise HashlearnFileError(f"missing file {path}; is this a hashlearn run directory?")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise HashlearnFileError(f"{path} is not valid JSON ({exc}).") from None
+#: Header entries of ``model.safetensors`` recording the specs its weights were trained with.
+SPEC_KEYS = ("network", "input")
 
 
 # -- optimizer / scheduler state without pickle ---------------------------------------------
@@ -93,48 +84,7 @@ def join_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-# -- checkpoints -----------------------------------------------------------------------------
-def write_checkpoint(
-    run_dir: Path,
-    epoch: int,
-    weights: dict[str, torch.Tensor],
-    optimizer_tensors: dict[str, torch.Tensor],
-    state: dict,
-) -> Path:
-    """Write checkpoint ``epoch`` as a complete folder, then point ``latest.json`` at it."""
-    root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epoch:04d}"
-    tmp = root / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_tensors(tmp / "model.safetensors", weights)
-    save_tensors(tmp / "optimizer.safetensors", optimizer_tensors)
-    write_json_atomic(tmp / "state.json", state)
-    final = root / name
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    write_json_atomic(root / "latest.json", {"epoch": epoch, "folder": name})
-    # Prune older folders only after the pointer moved.
-    folders = sorted(p for p in root.glob("epoch-*") if p.is_dir())
-    for old in folders[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def read_checkpoint(run_dir: str | os.PathLike) -> tuple[dict, dict, dict] | None:
-    """``(weights, optimizer_tensors, state)`` of the newest checkpoint, or None if none."""
-    pointer = Path(run_dir) / CHECKPOINTS / "latest.json"
-    if not pointer.is_file():
-        return None
-    folder = Path(run_dir) / CHECKPOINTS / read_json(pointer)["folder"]
-    return (
-        load_tensors(folder / "model.safetensors"),
-        load_tensors(folder / "optimizer.safetensors"),
-        read_json(folder / "state.json"),
-    )
-
-
+# -- weights ---------------------------------------------------------------------------------
 def network_state(network: torch.nn.Module, loss: torch.nn.Module | None) -> dict:
     """Weights to save: the network (minus a frozen pretrained backbone, which is reloaded from
     its own weights file) and the loss's parameters/buffers under ``loss.``.
@@ -155,20 +105,48 @@ def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
-def load_network_state(network: torch.nn.Module, state: dict, loss: Any = None) -> None:
-    """Load saved weights (from :func:`network_state`) into ``network`` and ``loss``."""
+def load_network_state(
+    network: torch.nn.Module, state: dict, loss: Any = None, source: Any = "the saved weights"
+) -> None:
+    """Load saved weights (from :func:`network_state`) into ``network`` and ``loss``;
+    ``source`` (the file) is named in the error when they do not fit."""
     net_state = {k: v for k, v in state.items() if not k.startswith(("loss.", "__rng__."))}
-    missing, unexpected = network.load_state_dict(net_state, strict=False)
+    try:
+        missing, unexpected = network.load_state_dict(net_state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape, e.g. after n_bits was edited
+        detail = " ".join(str(exc).split())[:300]
+        raise HashlearnFileError(
+            f"{source} does not fit the network its config.json describes ({detail}); the "
+            "config or the weights were edited, or they belong to different runs."
+        ) from None
     missing = [k for k in missing if not (network.frozen and k.startswith("backbone."))]
     if missing or unexpected:
         raise HashlearnFileError(
-            f"saved weights do not match the network (missing {missing[:3]}, unexpected "
+            f"{source} does not match the network (missing {missing[:3]}, unexpected "
             f"{unexpected[:3]}); the run directory belongs to another configuration."
         )
     if loss is not None:
         loss_state = {k[5:]: v for k, v in state.items() if k.startswith("loss.")}
         if loss_state:
             loss.load_state_dict(loss_state)
+
+
+def _as_json(obj: Any) -> Any:
+    """``obj`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
+def check_specs(path: Path, meta: dict[str, str], config: dict) -> None:
+    """Check that ``config.json`` still describes the network and input that the weights file
+    ``path`` (header ``meta``) was trained with, and that its ``n_bits`` agree."""
+    edited = [k for k in SPEC_KEYS if k in meta and json.loads(meta[k]) != _as_json(config.get(k))]
+    if config.get("train", {}).get("n_bits") != config.get("network", {}).get("n_bits"):
+        edited.append("train.n_bits")
+    if edited:
+        raise HashlearnFileError(
+            f"{path.parent / 'config.json'} does not match {path}: its "
+            f"{', '.join(edited)} setting(s) were edited after training; restore them."
+        )
 
 
 # -- training state: progress, weights, optimizer, schedule, random numbers -----------------
@@ -241,7 +219,7 @@ def restore_training_state(
     :func:`read_checkpoint` (``objective`` holds the ``network`` and the ``loss``); returns the
     trainer's saved progress (``meta["state"]``)."""
     weights, opt_tensors, saved = checkpoint
-    load_network_state(objective.network, weights, objective.loss)
+    load_network_state(objective.network, weights, objective.loss, "the checkpoint's weights")
     optimizer.load_state_dict(join_state(opt_tensors, saved["optimizer"]))
     scheduler.load_state_dict(saved["scheduler"])
     generator.set_state(weights["__rng__.generator"])
@@ -270,10 +248,42 @@ class RunDirectory:
         self.path = None if path is None else Path(path)
         self.ctx = ctx
         self.writes = self.path is not None and ctx.is_main
+        self.live: str | None = None  # the newest checkpoint folder, kept by the next rotation
+        self.specs: dict[str, str] = {}  # header of model.safetensors
+
+    @contextmanager
+    def locked(self, resume: bool) -> Iterator[None]:
+        """Create the folder (unless resuming) and hold its lock for the ``with`` block; a
+        second process gets an error naming the folder and the holder's pid."""
+        if not self.writes:
+            yield
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise HashlearnFileError(
+                f"cannot use {self.path} as a run directory: File exists and is not a folder; "
+                "choose a new `run_dir`."
+            )
+        if resume and not self.has_run():  # checked again under the lock by open()
+            raise self._nothing_to_resume()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.path):
+            yield
+
+    def has_run(self) -> bool:
+        """Whether the folder holds a run (a ``config.json`` or a checkpoint folder)."""
+        return (self.path / "config.json").is_file() or bool(checkpoint_folders(self.path))
+
+    def _nothing_to_resume(self) -> HashlearnFileError:
+        return HashlearnFileError(
+            f"{self.path} holds no training run to resume (no config.json, no checkpoints); "
+            "check the `run_dir`, or drop `resume=True` to start a new run there."
+        )
 
     def open(self, config: dict, resume: bool) -> tuple[dict, dict, dict] | None:
         """Start a new run (writing ``config.json``), or check that ``config`` may continue the
-        saved one and return its newest checkpoint (see :func:`read_checkpoint`).
+        saved one and return its newest intact checkpoint (see
+        :func:`hashlearn.deep.checkpoints.read_checkpoint`; None when the run stopped before
+        its first checkpoint, which resumes from the start).
 
         Args:
             config: the run's full configuration (``config["train"]`` is the TrainConfig).
@@ -281,18 +291,38 @@ class RunDirectory:
         """
         if self.path is None:
             return None
-        checkpoint = read_checkpoint(self.path)
-        if checkpoint is not None and not resume:
+        self.specs = {k: json.dumps(_as_json(config[k]), sort_keys=True) for k in SPEC_KEYS}
+        has_run = self.has_run()
+        if has_run and not resume:
             raise HashlearnFileError(
                 f"{self.path} already holds a training run; pass `resume=True` to continue "
                 "it, or choose a new `run_dir`."
             )
-        if checkpoint is None:
+        if not has_run and resume:
+            raise self._nothing_to_resume()
+        found = read_checkpoint(self.path) if resume else None
+        if found is None:
+            if resume:
+                self._check_settings(config)
+                if self.ctx.is_main:
+                    log.warning("%s has no checkpoint yet: its run restarts at epoch 1", self.path)
             if self.writes:
-                self.path.mkdir(parents=True, exist_ok=True)
                 write_json_atomic(self.path / "config.json", config)
             dd.barrier(self.ctx)
             return None
+        if found.skipped and self.ctx.is_main:
+            log.warning(
+                "resuming %s from %s, the newest intact checkpoint; skipped: %s",
+                self.path,
+                found.folder,
+                "; ".join(found.skipped),
+            )
+        self.live = found.folder
+        self._check_settings(config)
+        return found.checkpoint
+
+    def _check_settings(self, config: dict) -> None:
+        """Refuse to resume with settings other than the saved run's; record allowed changes."""
         saved = read_json(self.path / "config.json")
         mine, free = config["train"], self.RESUMABLE_CHANGES
         diff = [k for k in mine if k not in free and saved["train"].get(k) != mine[k]]
@@ -307,7 +337,6 @@ class RunDirectory:
         )
         if self.writes and changed:
             write_json_atomic(self.path / "config.json", config)
-        return checkpoint
 
     def feature_cache(self, name: str) -> Path | None:
         """Where cached backbone features of split ``name`` go (None: no run directory)."""
@@ -316,13 +345,23 @@ class RunDirectory:
     def save_best(self, weights: dict[str, torch.Tensor]) -> None:
         """Store the weights of the best epoch so far (``model.safetensors``)."""
         if self.writes:
-            save_tensors(self.path / "model.safetensors", weights)
+            save_tensors(self.path / "model.safetensors", weights, self.specs)
 
-    def load_best(self) -> dict[str, torch.Tensor] | None:
-        """The stored best weights, or None when there are none yet."""
-        if self.path is None or not (self.path / "model.safetensors").is_file():
+    def load_best(self, config: dict) -> dict[str, torch.Tensor] | None:
+        """The stored best weights (verified against their checksums and ``config``), or None
+        when there are none yet."""
+        path = None if self.path is None else self.path / "model.safetensors"
+        if path is None or not path.is_file():
             return None
-        return load_tensors(self.path / "model.safetensors")
+        try:
+            weights, meta = read_tensor_file(path)
+        except HashlearnFileError as exc:
+            raise HashlearnFileError(
+                f"{exc} The best weights so far cannot be rebuilt from the checkpoints, so the "
+                "run cannot be resumed; start it again in a new `run_dir`."
+            ) from None
+        check_specs(path, meta, config)
+        return weights
 
     def save_checkpoint(
         self,
@@ -334,7 +373,8 @@ class RunDirectory:
         ``progress`` (epoch, history, early-stopping state)."""
         if self.writes:
             weights, opt_tensors, meta = training_state
-            write_checkpoint(self.path, epoch, weights, opt_tensors, {"state": progress, **meta})
+            state = {"state": progress, **meta}
+            self.live = write_checkpoint(self.path, epoch, weights, opt_tensors, state, self.live)
 
     def save_rotation(self, quantizer: Any, filename: str) -> None:
         """Store the fitted rotation of a two-stage run (``h2q.npz`` / ``itq.npz``)."""

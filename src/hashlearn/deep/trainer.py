@@ -64,7 +64,8 @@ class Trainer:
     Args:
         config: the training configuration.
         run_dir: run directory for config, checkpoints and the model (None: nothing written).
-        resume: continue the run in ``run_dir`` from its last checkpoint.
+        resume: continue the run in ``run_dir`` from its newest intact checkpoint (an error
+            when ``run_dir`` holds no run; see :mod:`hashlearn.deep.runs`).
         progress: tqdm progress bars on stderr (epoch loss and validation mAP).
         extra_config: more JSON to store in ``config.json`` (e.g. the dataset's name and split).
     """
@@ -121,7 +122,7 @@ class Trainer:
         self.labels = labels.to(self.device)
         to_multihot(y_val, n_classes, "val labels")  # validates the format
         spec = input_spec(cfg.backbone, X)
-        with deterministic(self.device):
+        with deterministic(self.device), self.run.locked(self.resume):
             torch.manual_seed(cfg.seed)
             self._build(spec, labels)
             self.full_config = {
@@ -134,6 +135,7 @@ class Trainer:
                 "holdout": holdout,
                 **self.extra_config,
             }
+            self.saved = self.run.open(self.full_config, self.resume)
             return self._train(X, y, X_val, y_val)
 
     # -- set-up ------------------------------------------------------------------------------
@@ -311,13 +313,13 @@ class Trainer:
     def _start(self) -> dict:
         """Fresh progress, or the progress and training state of the run being resumed."""
         self._best = cpu_copy(network_state(self.network, self.loss))
-        checkpoint = self.run.open(self.full_config, self.resume)
-        if checkpoint is None:
+        if self.saved is None:
             return new_progress()
         state = restore_training_state(
-            checkpoint, self.objective, self.optimizer, self.scheduler, self.generator, self.device
+            self.saved, self.objective, self.optimizer, self.scheduler, self.generator, self.device
         )
-        best = self.run.load_best()
+        self.saved = None  # the tensors are in the network and optimizer now
+        best = self.run.load_best(self.full_config)
         if best is not None:
             self._best = best
         if state["epoch"] < self.config.epochs and state["status"] != "early_stopped":
