@@ -8,8 +8,9 @@ Modules, from the bottom up: ``signs`` (binarisation, straight-through sign, act
 ``losses`` (similarity losses, registered by name), ``quantization`` (quantization terms),
 ``backbones`` and ``model`` (the network), ``optim`` (optimizers, schedules), ``inputs``
 (labels, input spec, validation split), ``config`` (:class:`TrainConfig`: every default),
-``objective`` (the per-batch objective), ``runs`` (run directory: checkpoints, resume,
-results, divergence reports), ``hasher`` (the trained model: :class:`DeepHasher`,
+``objective`` (the per-batch objective), ``checkpoints`` (checksummed tensor files,
+crash-safe checkpoint folders), ``runs`` (run directory: lock, resume, results, divergence
+reports), ``hasher`` (the trained model: :class:`DeepHasher`,
 :func:`load_run`, :func:`evaluate_run`), ``trainer`` (the training loop), ``distributed``
 and ``features`` (helpers).
 

@@ -306,6 +306,7 @@ class RunDirectory:
                 self._check_settings(config)
                 if self.ctx.is_main:
                     log.warning("%s has no checkpoint yet: its run restarts at epoch 1", self.path)
+            dd.barrier(self.ctx)  # every process has looked at the folder before it changes
             if self.writes:
                 write_json_atomic(self.path / "config.json", config)
             dd.barrier(self.ctx)
