@@ -142,9 +142,14 @@ def test_anchor_rbf_blocks_and_sigma_rule(digits):
     rbf = AnchorRBF(n_anchors=40, block_size=7, random_state=0)
     Phi = rbf.fit_transform(Xtr)
     d2 = ((Xtr[:, None, :] - rbf.anchors_[None]) ** 2).sum(-1)
-    # Distances come from float32 BLAS: σ agrees with the float64 rule to ~1e-5 relatively
-    # (the anchors' zero self-distances carry float32 round-off through the square root).
-    assert rbf.sigma_ == pytest.approx(np.sqrt(d2.min(axis=1)).mean(), rel=1e-4)
+    # σ skips each anchor's distance to itself: rows drawn as anchors use the nearest other one.
+    self_pairs = np.argwhere(np.all(Xtr[:, None, :] == rbf.anchors_[None], axis=-1))
+    assert len(self_pairs) == 40
+    other = d2.copy()
+    other[self_pairs[:, 0], self_pairs[:, 1]] = np.inf
+    # Distances come from float32 BLAS: σ agrees with the float64 rule to ~1e-5 relatively.
+    assert rbf.sigma_ == pytest.approx(np.sqrt(other.min(axis=1)).mean(), rel=1e-4)
+    assert rbf.sigma_ > np.sqrt(d2.min(axis=1)).mean()
     dense = np.exp(-d2 / (2 * rbf.sigma_**2))
     assert np.allclose(Phi, dense - dense.mean(axis=0), atol=1e-6)
     assert np.allclose(rbf.transform(Xtr), Phi, atol=1e-6)

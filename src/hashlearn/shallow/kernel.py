@@ -6,8 +6,12 @@ CVPR 2015, §3.1). The chapter prints the denominator as 2σ; we keep the usual 
 is a distance.
 
 Width rule: σ = mean over the training points of the Euclidean distance to their nearest
-anchor (the rule of the public SDH code). Features are centred with the training mean, since
-the chapter's latent factor model assumes zero-centred data.
+anchor (the rule of the public SDH code), where a training point drawn as an anchor is measured
+to its nearest *other* anchor. SDH draws 1,000 anchors from tens of thousands of points, so
+the self-distances hardly matter there; on small training sets they dominate (300 anchors from
+500 digits: 60 % zeros, σ 0.51 instead of 1.27, and a ridge classifier on φ drops from 98 % to
+65 % held-out accuracy), so we exclude them (our choice). Features are centred with the
+training mean, since the chapter's latent factor model assumes zero-centred data.
 
 Anchors: ``"random"`` draws m distinct training points (the chapter's choice); ``"kmeans"``
 runs seeded k-means (``kmeans_iter`` Lloyd iterations, on at most ``20 m`` sampled points to
@@ -83,21 +87,42 @@ def rbf_features(
     return out
 
 
+def _nearest_other(d2: np.ndarray, start: int, anchor_rows: np.ndarray | None) -> np.ndarray:
+    """Squared distance of each row of a block to its nearest anchor, skipping the anchor that
+    is the row itself (``anchor_rows[q]`` is the training row anchor q was drawn from)."""
+    nearest = d2.min(axis=1)
+    if anchor_rows is None or len(d2) == 0:
+        return nearest
+    inside = (anchor_rows >= start) & (anchor_rows < start + len(d2))
+    if inside.any() and d2.shape[1] > 1:
+        rows = anchor_rows[inside] - start
+        masked = d2[rows].copy()
+        masked[np.arange(len(rows)), np.flatnonzero(inside)] = np.inf
+        nearest[rows] = masked.min(axis=1)
+    return nearest
+
+
 def fit_rbf_features(
-    X: np.ndarray, anchors: np.ndarray, block_size: int = 4096
+    X: np.ndarray,
+    anchors: np.ndarray,
+    block_size: int = 4096,
+    anchor_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Training features φ(X) (float32, not centred) and σ from one pass over the distances.
 
     The squared distances are written into the output buffer block by block while the
-    nearest-anchor distances are summed (the σ rule), then turned into exp(−d²/2σ²) in place,
-    so the n × m distances are computed once and no second n × m array is allocated.
+    nearest-anchor distances are summed (the σ rule; ``anchor_rows`` are the rows of ``X``
+    the anchors were drawn from, whose self-distances are skipped), then turned into
+    exp(−d²/2σ²) in place, so the n × m distances are computed once and no second n × m
+    array is allocated.
     """
     out = np.empty((len(X), len(anchors)), dtype=np.float32)
     shifted = _shifted_anchors(anchors)
     total = 0.0
     for start in range(0, len(X), block_size):
         d2 = _squared_distances(X[start : start + block_size], *shifted)
-        total += float(np.sqrt(d2.min(axis=1), dtype=np.float64).sum())
+        nearest = _nearest_other(d2, start, anchor_rows)
+        total += float(np.sqrt(nearest, dtype=np.float64).sum())
         out[start : start + block_size] = d2
     sigma = _check_sigma(total / len(X))
     for start in range(0, len(X), block_size):
@@ -116,8 +141,11 @@ def _check_sigma(sigma: float) -> float:
 
 def select_anchors(
     X: np.ndarray, n_anchors: int, method: str, random_state: Any, kmeans_iter: int = 10
-) -> np.ndarray:
-    """m anchors (float64) from the rows of ``X``: a seeded random sample or k-means centres."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """m anchors (float64) from the rows of ``X``: a seeded random sample or k-means centres.
+
+    Returns the anchors and, for a random sample, the rows of ``X`` they are (else ``None``).
+    """
     if n_anchors > len(X):
         raise HashlearnInputError(
             f"n_anchors={n_anchors} is more than the {len(X)} training samples; "
@@ -125,7 +153,8 @@ def select_anchors(
         )
     rng = check_random_state(random_state)
     if method == "random":
-        return X[np.sort(rng.choice(len(X), n_anchors, replace=False))].astype(np.float64)
+        rows = np.sort(rng.choice(len(X), n_anchors, replace=False))
+        return X[rows].astype(np.float64), rows
     from sklearn.cluster import KMeans
 
     n_fit = min(len(X), 20 * n_anchors)
@@ -136,16 +165,22 @@ def select_anchors(
         max_iter=kmeans_iter,
         random_state=rng.randint(2**31 - 1),
     )
-    return km.fit(sample).cluster_centers_
+    return km.fit(sample).cluster_centers_, None
 
 
-def nearest_anchor_sigma(X: np.ndarray, anchors: np.ndarray, block_size: int = 4096) -> float:
-    """σ = mean distance from each row of ``X`` to its nearest anchor (blocked)."""
+def nearest_anchor_sigma(
+    X: np.ndarray,
+    anchors: np.ndarray,
+    block_size: int = 4096,
+    anchor_rows: np.ndarray | None = None,
+) -> float:
+    """σ = mean distance from each row of ``X`` to its nearest anchor (blocked); rows listed
+    in ``anchor_rows`` are measured to their nearest other anchor."""
     shifted = _shifted_anchors(anchors)
     total = 0.0
     for start in range(0, len(X), block_size):
         d2 = _squared_distances(X[start : start + block_size], *shifted)
-        total += float(np.sqrt(d2.min(axis=1), dtype=np.float64).sum())
+        total += float(np.sqrt(_nearest_other(d2, start, anchor_rows), dtype=np.float64).sum())
     return _check_sigma(total / len(X))
 
 
@@ -210,10 +245,10 @@ class AnchorRBF(ParameterChecksMixin, TransformerMixin, BaseEstimator):
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Learn anchors, σ and the mean; return the centred training features (n, m)."""
         X = check_features(X, "X", estimator=self)
-        self.anchors_ = select_anchors(
+        self.anchors_, rows = select_anchors(
             X, self.n_anchors, self.anchors, self.random_state, self.kmeans_iter
         )
-        Phi, self.sigma_ = fit_rbf_features(X, self.anchors_, self.block_size)
+        Phi, self.sigma_ = fit_rbf_features(X, self.anchors_, self.block_size, rows)
         self.mean_ = Phi.mean(axis=0, dtype=np.float64) if self.center else np.zeros(Phi.shape[1])
         Phi -= self.mean_.astype(np.float32)
         return Phi
