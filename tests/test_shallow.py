@@ -13,8 +13,10 @@ from hashlearn.codes import unpack
 from hashlearn.shallow import SSAH, AnchorRBF
 from hashlearn.shallow.kernel import nearest_anchor_sigma
 
-METHODS = ["ssah", "ssah-svd", "sdh", "fsdh", "cca-itq"]
+METHODS = ["ssah", "ssah-svd", "sdh", "fsdh", "ksh", "cca-itq"]
 SMALL = {"n_anchors": 120}
+# KSH on a 400-item labelled subset with shorter descents keeps the generic tests quick.
+EXTRA = {"ksh": {"n_labeled": 400, "max_iter": 60}}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def digits():
 
 
 def params(name, **extra):
-    kw = {"n_bits": 16, "random_state": 0, **extra}
+    kw = {"n_bits": 16, "random_state": 0, **EXTRA.get(name, {}), **extra}
     if name != "cca-itq":
         kw.update(SMALL)
     return kw
@@ -170,7 +172,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("case", "message"), BAD_INPUTS)
-@pytest.mark.parametrize("name", ["ssah", "sdh", "fsdh", "cca-itq"])
+@pytest.mark.parametrize("name", ["ssah", "sdh", "fsdh", "ksh", "cca-itq"])
 def test_bad_inputs_raise_clear_errors(digits, case, message, name):
     Xtr, ytr, _, _ = digits
     X, y = Xtr[:200].copy(), ytr[:200].astype(float)
