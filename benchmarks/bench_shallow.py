@@ -41,6 +41,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from hashlearn._io import write_json_atomic
+from hashlearn._validation import HashlearnInputError
 from hashlearn.base import needs_labels
 from hashlearn.catalogue import available_methods, make_method
 from hashlearn.data import load_dataset
@@ -97,7 +98,13 @@ def retrieval_table(data, args) -> list[dict]:
             if name not in registered:
                 log(f"skip {name}: not registered")
                 continue
-            runs = [evaluate_once(name, n_bits, seed, data, Xq, yq, args) for seed in args.seeds]
+            try:
+                runs = [
+                    evaluate_once(name, n_bits, seed, data, Xq, yq, args) for seed in args.seeds
+                ]
+            except HashlearnInputError as exc:  # e.g. ITQ with more bits than usable features
+                log(f"skip {name} at {n_bits} bits: {exc}")
+                continue
             row = {"method": name, "n_bits": n_bits, "seeds": args.seeds, "runs": runs}
             for key in ("map", "precision_r2", "fit_s", "encode_s"):
                 row[key] = float(np.mean([r[key] for r in runs]))
@@ -253,9 +260,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/bench_shallow.json")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.bits = args.bits or ([16, 32] if quick else [16, 32, 64, 128])
-    args.queries = args.queries or (300 if quick else 1000)
     digits = args.dataset == "digits"
+    if not args.bits:
+        args.bits = [16, 32] if quick else [16, 32, 48, 64] if digits else [16, 32, 64, 128]
+    args.queries = args.queries or (300 if quick else 1000)
     args.anchors = args.anchors or (300 if quick or digits else 1000)
     if args.no_scaling or digits:
         args.scaling = []

@@ -69,8 +69,8 @@ class SSAH(KernelHashing):
     after one or two iterations. This is the chapter's objective at work, not an update
     error (each step is the exact minimiser of its sub-problem; see the tests): with c
     classes, (WᵀY)ᵀRV = lS is met exactly by a class-constant RV; per sample the similarity
-    term sums n pairs, so the V-step returns class means (within-class spread of RV 1 % of
-    the between-class spread on digits) unless the latent term is weighted far up; the
+    term sums n pairs, so the V-step returns class means (on digits at 32 bits the entries
+    of RV stray 5 % from their class mean) unless the latent term is weighted far up; the
     B-step sgn(λ₁ D WᵀY + λ₂μ RV) then adds two class-constant terms; and the ℓ2,p
     reweighting (S2) locks each bit once it agrees with its class code, since its row
     residual vanishes and its weight p / (2‖eʲ‖^{2−p}) grows (×50 in five iterations on
