@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 SHIPPED = {
     "sign", "lsh", "pcah", "itq", "h2q", "h2q-l1", "h2q-min-entry", "h2q-bit-var",
-    "random-rotation", "ssah", "ssah-svd", "sdh", "fsdh", "cca-itq",
+    "random-rotation", "ssah", "ssah-svd", "sdh", "fsdh", "ksh", "cca-itq",
 }  # fmt: skip
 
 

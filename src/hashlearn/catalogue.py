@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import hashlearn.quantize  # noqa: F401  (registers sign, lsh, pcah, itq, h2q*, random-rotation)
-import hashlearn.shallow  # noqa: F401  (registers ssah, ssah-svd, sdh, fsdh, cca-itq)
+import hashlearn.shallow  # noqa: F401  (registers ssah, ssah-svd, sdh, fsdh, ksh, cca-itq)
 from hashlearn._validation import HashlearnInputError
 from hashlearn.base import BaseHasher
 from hashlearn.registry import registered_methods

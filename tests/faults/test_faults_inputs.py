@@ -12,7 +12,7 @@ from hashlearn.catalogue import available_methods, make_method
 from hashlearn.cli.main import main
 from hashlearn.data import read_arrays
 
-KERNEL = {"sdh", "fsdh", "ssah", "ssah-svd"}
+KERNEL = {"sdh", "fsdh", "ssah", "ssah-svd", "ksh"}
 
 
 @pytest.fixture(scope="module")
