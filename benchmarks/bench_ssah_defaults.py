@@ -26,9 +26,9 @@ import time
 import numpy as np
 
 from hashlearn._io import write_json_atomic
+from hashlearn.catalogue import make_method
 from hashlearn.data import load_dataset
 from hashlearn.metrics import mean_average_precision
-from hashlearn.catalogue import make_method
 
 CONFIGS = [
     ("ssah", {"dissimilar": -1.0, "r_step": "cayley"}),

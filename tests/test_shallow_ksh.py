@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hashlearn._validation import HashlearnInputError
-from hashlearn.metrics import mean_average_precision
 from hashlearn.catalogue import make_method
+from hashlearn.metrics import mean_average_precision
 from hashlearn.shallow import KSH
 from hashlearn.shallow._labels import check_labels
 from hashlearn.shallow.ksh import _descend, _discrete, _Residue, _sigmoid_sign, _smoothed
