@@ -23,12 +23,12 @@ uses an accelerated method with a step search; our own step rule). S is never fo
 are grouped by their distinct label sets, S = G M Gᵀ (G the n × u group indicator,
 M = 2 [P Pᵀ > 0] − 1 for the u distinct label rows P), so R b costs O(l (u + k)).
 
-Protocol (paper §4): a few thousand labelled samples (l = 1000 or 2000) and m = 300 anchors;
+Protocol (the paper's experiments): 1,000–2,000 labelled samples and m = 300 anchors;
 ``n_labeled`` draws that seeded subset from the training set (all of it when smaller). Our
 choices: anchors are drawn from the labelled subset, and the kernel is the anchor RBF shared
-with SSAH and SDH (σ = mean distance to the nearest anchor; the authors' code uses
-exp(−d² / 2σ) with σ the mean squared distance to the anchors), so that the methods compare on
-the same features.
+with SSAH and SDH (σ = mean distance to the nearest anchor; the authors' code, as we recall
+it, uses exp(−d² / 2σ) with σ the mean squared distance to the anchors), so that the methods
+compare on the same features.
 """
 
 from __future__ import annotations
@@ -132,9 +132,10 @@ class KSH(KernelHashing):
     Args:
         n_bits: code length r (at most ``n_anchors``).
         n_anchors: anchors m (the paper: 300). anchors: ``"random"`` or ``"kmeans"``.
-        n_labeled: labelled samples l used to fit (the paper: 1000 or 2000); a seeded subset
-            of the training set when it is larger.
-        max_iter: gradient-descent iterations per bit (the authors' code: 500).
+        n_labeled: labelled samples l used to fit (the paper labels 1,000–2,000); a seeded
+            subset of the training set when it is larger.
+        max_iter: gradient-descent iterations per bit (500 as in the authors' code, recalled,
+            not re-checked against it).
         tol: stop a bit's descent when Q̃ drops by less than ``tol`` relatively.
         ridge: relative ridge added to K̄ᵀK̄ in the generalised eigenproblem (Eq. 9), which is
             singular when l < m or anchors repeat.
@@ -202,8 +203,8 @@ class KSH(KernelHashing):
         counts = np.bincount(res.group, minlength=res.n_groups).astype(np.float64)
         rs_norm_sq = float(counts @ (res.M**2) @ counts)  # ‖r S‖²
         bar = tqdm(range(n_bits), desc="KSH", disable=not self.verbose, file=sys.stderr)
+        K64 = K.astype(np.float64)
         for k in bar:
-            K64 = K.astype(np.float64)
             _, vecs = linalg.eigh(K64.T @ res.apply(K64), gram, subset_by_index=[len(gram) - 1] * 2)
             a0 = vecs[:, 0] * np.sqrt(size / max(float(vecs[:, 0] @ gram @ vecs[:, 0]), 1e-300))
             a = _descend(K, res, a0, int(self.max_iter), float(self.tol))
