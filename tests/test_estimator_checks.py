@@ -18,6 +18,7 @@ SMALL = {
     "ssah-svd": KERNEL,
     "sdh": KERNEL,
     "fsdh": KERNEL,
+    "ksh": KERNEL,
     "cca-itq": {"n_bits": 2, "max_iter": 5},
     "itq": {"n_bits": 2, "n_iter": 5},
     "lsh": {"n_bits": 4},
@@ -55,5 +56,5 @@ def test_bad_parameter_is_a_hashlearn_error_naming_it(name):
 
 def test_needs_labels_reads_the_scikit_learn_tag():
     supervised = {name for name in available_methods() if needs_labels(small(name))}
-    assert supervised == {"ssah", "ssah-svd", "sdh", "fsdh", "cca-itq"}
+    assert supervised == {"ssah", "ssah-svd", "sdh", "fsdh", "ksh", "cca-itq"}
     assert needs_labels(type(small("ssah"))) and not needs_labels(type(small("itq")))

@@ -34,17 +34,21 @@ compare on the same features.
 from __future__ import annotations
 
 import sys
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 from scipy import linalg, sparse
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from tqdm.auto import tqdm
 
-from hashlearn._validation import HashlearnInputError, check_features
+from hashlearn._threads import limit_blas_threads
+from hashlearn._validation import HashlearnInputError
+from hashlearn.base import NON_NEGATIVE, NON_NEGATIVE_INT
 from hashlearn.registry import register_method
-from hashlearn.shallow._base import KernelHashing, check_int, check_positive, limit_blas_threads
-from hashlearn.shallow._labels import check_labels
+from hashlearn.shallow.kernel import KernelHashing
 
 
 class _Residue:
@@ -86,16 +90,20 @@ def _discrete(K: np.ndarray, res: _Residue, a: np.ndarray) -> tuple[float, np.nd
     return -float(h @ res.apply(h)), h
 
 
-def _descend(K: np.ndarray, res: _Residue, a: np.ndarray, n_iter: int, tol: float) -> np.ndarray:
-    """Nesterov-accelerated gradient descent on Q̃ with Armijo back-tracking.
+def _descend(
+    K: np.ndarray, res: _Residue, a: np.ndarray, n_iter: int, tol: float
+) -> tuple[np.ndarray, int]:
+    """Nesterov-accelerated gradient descent on Q̃ with Armijo back-tracking; returns the
+    solution and the iterations run.
 
     Trial points are scored by value only; the momentum restarts whenever a step raises Q̃,
     so the accepted iterates never increase it.
     """
     f, g = _smoothed(K, res, a)
     step = 1.0 / max(float(np.linalg.norm(g)), 1e-12)
-    prev, momentum = a, 1.0
+    prev, momentum, iterations = a, 1.0, 0
     for _ in range(n_iter):
+        iterations += 1
         next_momentum = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum))
         if momentum == 1.0:  # no momentum: step from the iterate itself
             if g is None:
@@ -122,7 +130,7 @@ def _descend(K: np.ndarray, res: _Residue, a: np.ndarray, n_iter: int, tol: floa
         step *= 1.5
         if done:
             break
-    return a
+    return a, iterations
 
 
 @register_method("ksh")
@@ -145,7 +153,16 @@ class KSH(KernelHashing):
         anchors_, sigma_, kernel_mean_: the kernel map. projection_: A (m × r).
         objective_: Q = ‖H Hᵀ − r S‖² on the labelled subset after each bit.
         relaxed_bits_: the bits where the spectral initialisation beat gradient descent.
+        n_iter_: the most descent iterations any bit ran.
     """
+
+    _parameter_constraints: dict = {
+        **KernelHashing._parameter_constraints,
+        "n_labeled": [Interval(Integral, 2, None, closed="left")],
+        "max_iter": [NON_NEGATIVE_INT],
+        "tol": [NON_NEGATIVE],
+        "ridge": [NON_NEGATIVE],
+    }
 
     def __init__(
         self,
@@ -173,25 +190,20 @@ class KSH(KernelHashing):
         self.random_state = random_state
         self.verbose = verbose
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any) -> KSH:
         """Learn the r kernel hash functions from features ``X`` (n, d) and labels ``y``."""
-        n_labeled = check_int(self.n_labeled, "n_labeled", minimum=2)
-        check_int(self.max_iter, "max_iter", minimum=0)
-        check_positive(self.tol, "tol", allow_zero=True)
-        check_positive(self.ridge, "ridge", allow_zero=True)
-        if check_int(self.n_anchors, "n_anchors") > n_labeled:
+        if self.n_anchors > self.n_labeled:
             raise HashlearnInputError(
-                f"n_anchors={self.n_anchors} exceeds n_labeled={n_labeled}; the anchors are drawn "
-                "from the labelled subset, so use n_anchors <= n_labeled."
+                f"n_anchors={self.n_anchors} exceeds n_labeled={self.n_labeled}; the anchors "
+                "are drawn from the labelled subset, so use n_anchors <= n_labeled."
             )
-        X = check_features(X, "X", min_samples=2)
-        Y = check_labels(y, len(X))
-        rng = check_random_state(self.random_state)
-        if len(X) > n_labeled:
-            rows = np.sort(rng.choice(len(X), n_labeled, replace=False))
+        X, Y = self._check_X_y(X, y)
+        if len(X) > self.n_labeled:
+            rng = check_random_state(self.random_state)
+            rows = np.sort(rng.choice(len(X), self.n_labeled, replace=False))
             X, Y = X[rows], Y[rows]
-            Y = Y[:, Y.any(axis=0)]  # classes the subset does not hold play no part in S
         Phi, _, Y = self._prepare(X, Y)
         K = Phi  # float32: the descent's matrix-vector products dominate the cost
         n_bits, size = self.n_bits_, len(K)
@@ -199,7 +211,7 @@ class KSH(KernelHashing):
         gram = K.T.astype(np.float64) @ K.astype(np.float64)
         gram += (self.ridge * np.trace(gram) / len(gram) + 1e-12) * np.eye(len(gram))
         A = np.zeros((K.shape[1], n_bits))
-        self.objective_, self.relaxed_bits_ = [], []
+        self.objective_, self.relaxed_bits_, self.n_iter_ = [], [], 0
         counts = np.bincount(res.group, minlength=res.n_groups).astype(np.float64)
         rs_norm_sq = float(counts @ (res.M**2) @ counts)  # ‖r S‖²
         bar = tqdm(range(n_bits), desc="KSH", disable=not self.verbose, file=sys.stderr)
@@ -207,7 +219,8 @@ class KSH(KernelHashing):
         for k in bar:
             _, vecs = linalg.eigh(K64.T @ res.apply(K64), gram, subset_by_index=[len(gram) - 1] * 2)
             a0 = vecs[:, 0] * np.sqrt(size / max(float(vecs[:, 0] @ gram @ vecs[:, 0]), 1e-300))
-            a = _descend(K, res, a0, int(self.max_iter), float(self.tol))
+            a, n_iter = _descend(K, res, a0, int(self.max_iter), float(self.tol))
+            self.n_iter_ = max(self.n_iter_, n_iter)
             q_gd, h = _discrete(K, res, a)
             q_relaxed, h0 = _discrete(K, res, a0)
             if q_relaxed < q_gd:
