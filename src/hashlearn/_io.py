@@ -199,17 +199,12 @@ class VerifiedWriter(io.RawIOBase):
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[VerifiedWriter]:
-    """Yield a checked binary file object; on success it is verified and renamed onto ``path``.
-
-    On any error the temporary file is removed and ``path`` keeps its previous content.
-    """
+def _replace_on_success(path: str | os.PathLike) -> Iterator[tuple[Path, Path]]:
+    """Yield ``(target, temporary path beside it)``; rename the temporary onto the target when
+    the block succeeds, remove it when it fails (``path`` keeps its previous content)."""
     target, tmp = _prepare_target(path)
     try:
-        with open(tmp, "r+b") as handle:
-            writer = VerifiedWriter(handle, target)
-            yield writer
-            writer.commit()
+        yield target, tmp
         os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -220,27 +215,31 @@ def atomic_write(path: str | os.PathLike) -> Iterator[VerifiedWriter]:
 
 
 @contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[VerifiedWriter]:
+    """Yield a checked binary file object; on success it is verified and renamed onto ``path``.
+
+    On any error the temporary file is removed and ``path`` keeps its previous content.
+    """
+    with _replace_on_success(path) as (target, tmp), open(tmp, "r+b") as handle:
+        writer = VerifiedWriter(handle, target)
+        yield writer
+        writer.commit()
+
+
+@contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for writers that need a file name (FAISS,
     safetensors); on success it is fsynced and renamed onto ``path``.
 
     Prefer :func:`atomic_write`, which also checks every write.
     """
-    target, tmp = _prepare_target(path)
-    try:
+    with _replace_on_success(path) as (_, tmp):
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, HashlearnFileError):
-            raise _failed(target, exc) from exc
-        raise
-    _fsync_dir(target.parent)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
