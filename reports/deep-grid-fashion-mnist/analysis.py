@@ -40,18 +40,22 @@ def fmt(values: list[float]) -> str:
 
 
 def tables(records: list[dict]) -> None:
-    cell = {(r["label"], r["method"], r["quantization"], r["bits"], r["seed"]): r["map"]
-            for r in records}  # fmt: skip
+    cell = {
+        (r["label"], r["method"], r["quantization"], r["bits"], r["seed"]): r["map"]
+        for r in records
+    }
     for label in ("", "cnn"):
-        rows = sorted({(k[1], k[3]) for k in cell if k[0] == label},
-                      key=lambda t: (LOSSES.index(t[0]), t[1]))  # fmt: skip
+        rows = sorted(
+            {(k[1], k[3]) for k in cell if k[0] == label}, key=lambda t: (LOSSES.index(t[0]), t[1])
+        )
         quants = [q for q in QUANTS if any(k[0] == label and k[2] == q for k in cell)]
         print(f"\n### {'small CNN end to end' if label else 'frozen features + mlp head'}\n")
         print("| loss | bits | " + " | ".join(quants) + " |")
         print("|---|---|" + "---|" * len(quants))
         for loss, bits in rows:
-            vals = [fmt([v for k, v in cell.items() if k[:4] == (label, loss, q, bits)])
-                    for q in quants]  # fmt: skip
+            vals = [
+                fmt([v for k, v in cell.items() if k[:4] == (label, loss, q, bits)]) for q in quants
+            ]
             print(f"| {loss} | {bits} | " + " | ".join(vals) + " |")
         print(f"\n#### paired differences ({label or 'mlp'}; mean ± std over seeds, wins)\n")
         print("| loss | bits | " + " | ".join(f"{a} − {b}" for a, b in PAIRS) + " |")
@@ -59,9 +63,11 @@ def tables(records: list[dict]) -> None:
         for loss, bits in rows:
             out = []
             for a, b in PAIRS:
-                d = [cell[(label, loss, a, bits, s)] - cell[(label, loss, b, bits, s)]
-                     for s in (0, 1, 2)
-                     if (label, loss, a, bits, s) in cell and (label, loss, b, bits, s) in cell]  # fmt: skip
+                d = [
+                    cell[(label, loss, a, bits, s)] - cell[(label, loss, b, bits, s)]
+                    for s in (0, 1, 2)
+                    if (label, loss, a, bits, s) in cell and (label, loss, b, bits, s) in cell
+                ]
                 out.append(f"{fmt(d)} ({sum(x > 0 for x in d)}/{len(d)})" if d else "-")
             print(f"| {loss} | {bits} | " + " | ".join(out) + " |")
 
@@ -92,8 +98,7 @@ def same_weights(a: Path, b: Path) -> bool:
 
     ta, tb = load_tensors(a / "model.safetensors"), load_tensors(b / "model.safetensors")
     net = [k for k in ta if not k.startswith("loss.")]
-    return all(k in tb and ta[k].shape == tb[k].shape and bool((ta[k] == tb[k]).all())
-               for k in net)  # fmt: skip
+    return all(k in tb and ta[k].shape == tb[k].shape and bool((ta[k] == tb[k]).all()) for k in net)
 
 
 def diagnostics(records: list[dict]) -> None:
@@ -111,8 +116,11 @@ def diagnostics(records: list[dict]) -> None:
     yq, ydb = data.query.y, data.database.y
     runs = HERE / "runs"
     block = {r["method"]: r["block"] for r in records if r["label"] == ""}
-    cell = {(r["method"], r["quantization"], r["bits"], r["seed"]): r["map"]
-            for r in records if r["label"] == ""}  # fmt: skip
+    cell = {
+        (r["method"], r["quantization"], r["bits"], r["seed"]): r["map"]
+        for r in records
+        if r["label"] == ""
+    }
 
     def score(fit_z, zq, zdb) -> float:
         return float(mean_average_precision(pack(zq), pack(zdb), yq, ydb))
@@ -173,9 +181,23 @@ def diagnostics(records: list[dict]) -> None:
     print("\n### same stage-1 network (bit-identical head weights), runs agreeing / compared\n")
     for (loss, what), flags in same.items():
         print(f"- {loss}: {what}: {sum(flags)}/{len(flags)}")
-    keys = ["offset", "per_bit", "imb_sign", "imb_h2q", "imb_itq", "sign", "h2q", "h2q_refit",
-            "h2q_centred", "itq", "itq_uncentred", "cosine", "qerr_sign", "qerr_h2q",
-            "qerr_itq"]  # fmt: skip
+    keys = [
+        "offset",
+        "per_bit",
+        "imb_sign",
+        "imb_h2q",
+        "imb_itq",
+        "sign",
+        "h2q",
+        "h2q_refit",
+        "h2q_centred",
+        "itq",
+        "itq_uncentred",
+        "cosine",
+        "qerr_sign",
+        "qerr_h2q",
+        "qerr_itq",
+    ]
     print("\n### λ = 0 (stage-1) embeddings: centring and counterfactual quantizers\n")
     print("| loss | bits | " + " | ".join(keys) + " | centred h2q − h2q | h2q_c − itq |")
     print("|---|---|" + "---|" * (len(keys) + 2))
