@@ -97,6 +97,20 @@ def test_hashnet_continuation_in_the_trainer_differs_from_lambda_zero(digits):
     assert not np.allclose(z_none, z_cont)
 
 
+@pytest.mark.parametrize("beta_step, warned", [(200, True), (4, False)])
+def test_hashnet_warns_when_its_schedule_never_steps(digits, caplog, beta_step, warned):
+    X, y, Xv, yv = _small(digits)
+    cfg = TrainConfig(loss="hashnet", quantization="penalty", n_bits=8, backbone="mlp",
+                      epochs=1, batch_size=50, patience=0,
+                      loss_kwargs={"beta_step": beta_step})  # fmt: skip
+    with caplog.at_level("WARNING", logger="hashlearn"):
+        Trainer(cfg, progress=False).fit(X, y, Xv, yv)
+    messages = [r.getMessage() for r in caplog.records if "continuation" in r.getMessage()]
+    assert bool(messages) is warned
+    if warned:
+        assert "every 200 iterations but this run has 4" in messages[0]
+
+
 def test_adsh_in_the_trainer_visits_query_subsets_and_learns_database_codes(digits):
     X, y, Xv, yv = _small(digits)
     cfg = TrainConfig(loss="adsh", loss_kwargs={"n_samples": 60, "gamma": 200.0}, n_bits=8,

@@ -72,6 +72,19 @@ def test_tiny_grid_runs_and_reports(tmp_path):
     assert "figures/codes_2bit.png" in md and (out / "figures" / "codes_2bit.png").is_file()
 
 
+@pytest.mark.parametrize("threads, expected", [(1, 1), (None, "unchanged")])
+def test_deep_cells_run_with_the_asked_torch_threads(tmp_path, threads, expected):
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = load_config(write(tmp_path, SHALLOW.replace('"sign", "itq"', '"sign"') + DEEP))
+        run_grid(config, tmp_path / "out", progress=False, threads=threads)
+        assert torch.get_num_threads() == (2 if expected == "unchanged" else expected)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_resume_skips_finished_cells(tmp_path):
     config = load_config(write(tmp_path, SHALLOW))
     out = tmp_path / "out"

@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="write the report from finished cells only"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for deep cells (0: torch's default; 1 is fastest on shared cores)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             download=not args.no_download,
             progress=not args.quiet,
             max_cells=args.max_cells,
+            threads=args.threads or None,
         )
     md, page = write_report(records, config, args.output)
     log.info("%d cells; report: %s and %s", len(records), md, page)

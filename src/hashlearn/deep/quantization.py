@@ -36,6 +36,7 @@ restore it for bit-exact resumed runs.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -48,6 +49,8 @@ from hashlearn.deep.losses.base import HashLoss
 __all__ = ["QUANTIZATIONS", "TWO_STAGE", "QuantizationTerm", "get_quantization"]
 
 DEFAULT_WASSERSTEIN_WEIGHT = 0.1
+
+log = logging.getLogger("hashlearn")
 
 
 def sample_balanced_target(
@@ -188,6 +191,17 @@ class ContinuationQuantization(QuantizationTerm):
     @property
     def activation_scale(self) -> float:
         return float(self.loss.beta(self.iteration))
+
+    def check_schedule(self, iterations: int) -> None:
+        """Warn when β never steps within a run of ``iterations`` training steps."""
+        step = self.loss.beta_step
+        if iterations < step:
+            log.warning(
+                "HashNet's continuation raises beta every %d iterations but this run has %d, "
+                "so beta stays %.3g and 'penalty' trains like quantization='none'; pass "
+                "loss_kwargs={'beta_step': N} with N < %d.",
+                step, iterations, self.loss.beta(0), iterations,
+            )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"ContinuationQuantization(beta={self.activation_scale:.4g})"

@@ -188,6 +188,8 @@ class Trainer:
             )
             kind, mean, std = "features", 0.0, 1.0
         self.batch_input = (kind, mean, std)
+        if hasattr(self.quant, "check_schedule"):  # HashNet's continuation
+            self.quant.check_schedule(cfg.epochs * max(len(X) // cfg.batch_size, 1))
         state = self._start()
         model = dd.wrap(self.objective, ctx, self.device)
         rng = np.random.default_rng(cfg.seed + 2)  # fixed validation subsets
