@@ -11,8 +11,8 @@ Modules, from the bottom up: ``signs`` (binarisation, straight-through sign, act
 ``objective`` (the per-batch objective), ``checkpoints`` (checksummed tensor files,
 crash-safe checkpoint folders), ``runs`` (run directory: lock, resume, results, divergence
 reports), ``hasher`` (the trained model: :class:`DeepHasher`,
-:func:`load_run`, :func:`evaluate_run`), ``trainer`` (the training loop), ``distributed``
-and ``features`` (helpers).
+:func:`load_run`, :func:`evaluate_run`), ``trainer`` (the training loop), ``train_dataset``
+(:func:`train_on_dataset`, lazy image splits), ``distributed`` and ``features`` (helpers).
 
 Main entry points::
 
@@ -31,7 +31,7 @@ _EXPORTS = {
     "TrainConfig": "config",
     "Trainer": "trainer",
     "TrainingDivergedError": "config",
-    "train_on_dataset": "trainer",
+    "train_on_dataset": "train_dataset",
     "DeepHasher": "hasher",
     "load_run": "hasher",
     "evaluate_run": "hasher",

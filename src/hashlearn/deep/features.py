@@ -210,6 +210,35 @@ def pretrain_classifier(
     return backbone
 
 
+@torch.no_grad()
+def run_model_on_images(
+    model: nn.Module,
+    images: Any,
+    transform: ImageTransform,
+    *,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: bool = False,
+    desc: str = "encoding",
+) -> np.ndarray:
+    """Apply ``model`` in eval mode to an image sequence (a uint8 array or lazy
+    :class:`~hashlearn.data.images.ImageFiles`), each image decoded and transformed by
+    ``transform`` in ``torch.utils.data`` workers (``num_workers``); float32 ``(n, out)``."""
+    if len(images) == 0:
+        raise HashlearnInputError("cannot run the model on an empty image sequence.")
+    loader = image_loader(
+        images, transform=transform, batch_size=batch_size, num_workers=num_workers
+    )
+    device = module_device(model)
+    was_training = model.training
+    model.eval()
+    outs = []
+    for batch, _labels, _index in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        outs.append(model(batch.to(device)).float().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(outs).astype(np.float32, copy=False)
+
+
 def feature_cache_key(
     backbone_name: str, weights_sha256: str, split_fingerprint: str, transform: dict
 ) -> str:
@@ -269,20 +298,15 @@ def extract_split_features(
                 return arrays["features"]
         except (HashlearnFileError, KeyError) as exc:
             log.warning("ignoring unreadable feature cache %s: %s", path, exc)
-    loader = image_loader(
-        images, transform=transform, batch_size=batch_size, num_workers=num_workers
+    features = run_model_on_images(
+        backbone,
+        images,
+        transform,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
+        desc=f"features {split}",
     )
-    device = module_device(backbone)
-    was_training = backbone.training
-    backbone.eval()
-    outs = []
-    with torch.no_grad():
-        for batch, _labels, _index in tqdm(
-            loader, desc=f"features {split}", disable=not progress, leave=False
-        ):
-            outs.append(backbone(batch.to(device)).float().cpu().numpy())
-    backbone.train(was_training)
-    features = np.concatenate(outs).astype(np.float32, copy=False)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {
         "key": key,

@@ -19,9 +19,10 @@ from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import pack
 from hashlearn.data import load_dataset
+from hashlearn.data.images import ImageTransform
 from hashlearn.deep.checkpoints import read_json, read_tensor_file
 from hashlearn.deep.distributed import resolve_device
-from hashlearn.deep.features import module_device, run_model
+from hashlearn.deep.features import module_device, run_model, run_model_on_images
 from hashlearn.deep.model import build_network
 from hashlearn.deep.runs import check_specs, load_network_state
 from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
@@ -77,8 +78,16 @@ class DeepHasher:
         return self
 
     def embed(self, X: np.ndarray, batch_size: int = 256, progress: bool = False) -> np.ndarray:
-        """Continuous network outputs ``z`` (n, n_bits), before any H²Q rotation."""
+        """Continuous network outputs ``z`` (n, n_bits), before any H²Q rotation.
+
+        A model trained on lazy image files takes any image sequence (lazy files or a uint8
+        array), prepared by the transform recorded in its input spec."""
         spec = self.config["input"]
+        if "transform" in spec:
+            transform = ImageTransform(**spec["transform"])
+            return run_model_on_images(
+                self.network, X, transform, batch_size=batch_size, progress=progress
+            )
         X = np.asarray(X)
         if self.input_kind == "features":
             if X.ndim != 2 or X.shape[1] != spec["in_features"]:

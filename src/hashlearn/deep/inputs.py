@@ -11,9 +11,10 @@ import torch
 
 from hashlearn._labels import labels_to_multihot
 from hashlearn._validation import HashlearnInputError
+from hashlearn.data.images import ImageTransform
 from hashlearn.deep.config import input_kind
 
-__all__ = ["input_spec", "split_validation", "to_multihot"]
+__all__ = ["input_spec", "lazy_image_spec", "split_validation", "to_multihot"]
 
 
 def to_multihot(y: np.ndarray, n_classes: int, name: str = "labels") -> torch.Tensor:
@@ -53,6 +54,19 @@ def input_spec(backbone: str, inputs: np.ndarray) -> dict:
         pixels = _scaled_sample(inputs)
         spec["mean"], spec["std"] = float(pixels.mean()), float(pixels.std() or 1.0)
     return spec
+
+
+def lazy_image_spec(transform: ImageTransform) -> dict:
+    """The input spec of a run trained on lazy images: RGB images prepared by ``transform``
+    (pretrained backbones normalise inside the network, so ``mean``/``std`` are 0/1)."""
+    return {
+        "kind": "images",
+        "image_shape": None,
+        "in_channels": 3,
+        "mean": 0.0,
+        "std": 1.0,
+        "transform": transform.describe(),
+    }
 
 
 def _scaled_sample(images: np.ndarray) -> np.ndarray:

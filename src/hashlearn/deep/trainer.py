@@ -35,10 +35,11 @@ import hashlearn.deep.distributed as dd
 import hashlearn.deep.two_stage as two_stage
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import code_statistics, pack
-from hashlearn.deep.config import TrainConfig, TrainingDivergedError, input_kind
+from hashlearn.data.images import ImageTransform
+from hashlearn.deep.config import TrainConfig, TrainingDivergedError
 from hashlearn.deep.features import extract_features, run_model, to_batch
 from hashlearn.deep.hasher import DeepHasher
-from hashlearn.deep.inputs import input_spec, split_validation, to_multihot
+from hashlearn.deep.inputs import input_spec, lazy_image_spec, split_validation, to_multihot
 from hashlearn.deep.objective import build_objective, deterministic, keep_torch_threads
 from hashlearn.deep.optim import make_optimizer, make_scheduler, parameter_groups
 from hashlearn.deep.runs import (
@@ -55,7 +56,7 @@ from hashlearn.metrics import mean_average_precision
 
 log = logging.getLogger("hashlearn")
 
-__all__ = ["Trainer", "train_on_dataset"]
+__all__ = ["Trainer"]
 
 
 class Trainer:
@@ -97,11 +98,14 @@ class Trainer:
         y_val: np.ndarray | None = None,
         *,
         n_classes: int | None = None,
+        image_transform: ImageTransform | None = None,
     ) -> DeepHasher:
         """Train on ``(X, y)`` (images or features, by backbone) and return the hasher.
 
         ``y`` are 1-D class ids or 2-D multi-hot labels; ``X_val``/``y_val`` is the validation
-        split (None: hold out ``val_fraction`` of the training items, seeded).
+        split (None: hold out ``val_fraction`` of the training items, seeded). With
+        ``image_transform``, ``X``/``X_val`` are the frozen backbone's features of lazy images
+        prepared by that transform (:mod:`hashlearn.deep.train_dataset`).
         """
         cfg = self.config
         X, y = np.asarray(X), np.asarray(y)
@@ -121,7 +125,10 @@ class Trainer:
         labels = to_multihot(y, n_classes)
         self.labels = labels.to(self.device)
         to_multihot(y_val, n_classes, "val labels")  # validates the format
-        spec = input_spec(cfg.backbone, X)
+        if image_transform is None:
+            spec = input_spec(cfg.backbone, X)
+        else:
+            spec = lazy_image_spec(image_transform)
         with deterministic(self.device), self.run.locked(self.resume):
             torch.manual_seed(cfg.seed)
             self._build(spec, labels)
@@ -174,7 +181,8 @@ class Trainer:
     def _train(self, X, y, X_val, y_val) -> DeepHasher:
         cfg, ctx = self.config, self.ctx
         kind, mean, std = self.input["kind"], self.input["mean"], self.input["std"]
-        if cfg.freeze_backbone:  # run the frozen backbone once, train the head on its output
+        # Run the frozen backbone once (lazy images: done already) and train the head on its output.
+        if cfg.freeze_backbone and "transform" not in self.input:
             X, X_val = (
                 extract_features(
                     self.network.backbone,
@@ -186,6 +194,7 @@ class Trainer:
                 )
                 for name, arr in (("train", X), ("val", X_val))
             )
+        if cfg.freeze_backbone:
             kind, mean, std = "features", 0.0, 1.0
         self.batch_input = (kind, mean, std)
         if hasattr(self.quant, "check_schedule"):  # HashNet's continuation
@@ -358,41 +367,3 @@ class Trainer:
             quantizer, state["h2q"] = two_stage.fit_stage_two(cfg, z)
         self.run.save_rotation(quantizer, two_stage.ROTATION_FILES[cfg.quantization])
         return quantizer
-
-
-def train_on_dataset(
-    config: TrainConfig,
-    dataset: Any,
-    run_dir: str | Path | None = None,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-) -> DeepHasher:
-    """Train on a :class:`hashlearn.data.Dataset`: its ``train`` split, validated on its ``val``
-    split (or a seeded hold-out of ``train`` when it has none), never on ``query``.
-
-    The ``mlp`` backbone reads the split features ``X``; image backbones read ``images``.
-    """
-    field_name = "X" if input_kind(config.backbone) == "features" else "images"
-    train, val = dataset.train, dataset.val
-    if getattr(train, field_name) is None:
-        raise HashlearnInputError(
-            f"dataset {dataset.name!r} has no images; use `backbone='mlp'` on its features."
-        )
-    extra = {
-        "dataset": {
-            "name": dataset.name,
-            "protocol": dataset.protocol,
-            "split_seed": dataset.split_seed,
-            "n_classes": dataset.n_classes,
-            "validation": "val split" if val is not None else "train hold-out",
-        }
-    }
-    trainer = Trainer(config, run_dir, resume=resume, progress=progress, extra_config=extra)
-    return trainer.fit(
-        getattr(train, field_name),
-        train.y,
-        None if val is None else getattr(val, field_name),
-        None if val is None else val.y,
-        n_classes=dataset.n_classes,
-    )

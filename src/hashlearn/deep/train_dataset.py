@@ -1,0 +1,126 @@
+"""Training on a :class:`hashlearn.data.Dataset`, whose image splits may be lazy files
+(:class:`hashlearn.data.images.ImageFiles`): :func:`train_on_dataset`.
+
+Training and encoding on lazy image splits (:class:`hashlearn.data.images.ImageFiles`).
+
+Image sets too large for memory are read file by file. Training on them takes a frozen
+pretrained backbone: each split's backbone features are extracted once, the images decoded and
+transformed in ``torch.utils.data`` workers, and cached on disk by
+:func:`hashlearn.deep.features.extract_split_features` (keyed by backbone, weights, split
+manifest and transform); only the hash head trains, on those features. The run's input spec
+records the transform, so :meth:`hashlearn.deep.DeepHasher.encode` prepares query and database
+images the same way (lazy files or in-memory arrays alike). Fine-tuning a backbone on lazy
+images is not supported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashlearn._validation import HashlearnInputError
+from hashlearn.data.base import Dataset
+from hashlearn.data.images import ImageTransform
+from hashlearn.deep.backbones import PRETRAINED, build_backbone
+from hashlearn.deep.config import TrainConfig, input_kind
+from hashlearn.deep.distributed import resolve_device
+from hashlearn.deep.features import extract_split_features
+from hashlearn.deep.hasher import DeepHasher
+from hashlearn.deep.trainer import Trainer
+
+__all__ = ["frozen_split_features", "is_lazy", "train_on_dataset"]
+
+
+def is_lazy(images: Any) -> bool:
+    """Whether a split's ``images`` are a lazy sequence rather than an in-memory array."""
+    return images is not None and not isinstance(images, np.ndarray)
+
+
+def frozen_split_features(
+    config: TrainConfig,
+    dataset: Dataset,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, ImageTransform]:
+    """``(train features, val features or None, transform)`` of ``dataset``'s lazy images
+    through ``config``'s frozen pretrained backbone, cached in ``cache_dir`` (default the user
+    cache; see :func:`~hashlearn.deep.features.extract_split_features`).
+
+    The transform is DeepHash-pytorch's evaluation preprocessing (resize 256, centre crop 224),
+    without normalisation (the backbone normalises)."""
+    if not config.freeze_backbone or config.backbone not in PRETRAINED:
+        raise HashlearnInputError(
+            f"dataset {dataset.name!r} reads its images lazily from files, so only a frozen "
+            f"pretrained backbone can train on it (its features are extracted once and cached); "
+            f"got backbone={config.backbone!r}, freeze_backbone={config.freeze_backbone}. Use "
+            f"`freeze_backbone=True` (`hashlearn train --freeze-backbone`) with one of "
+            f"{', '.join(PRETRAINED)}; fine-tuning a backbone on lazy images is not supported."
+        )
+    backbone = build_backbone(config.backbone, weights=config.weights)
+    backbone.to(resolve_device(config.device))
+    transform = ImageTransform(mean=None, std=None)
+    features = {
+        split: extract_split_features(
+            backbone,
+            dataset,
+            split,
+            backbone_name=config.backbone,
+            cache_dir=cache_dir,
+            transform=transform,
+            num_workers=num_workers,
+            progress=progress,
+        )
+        for split in ("train", "val")
+        if split in dataset.splits()
+    }
+    return features["train"], features.get("val"), transform
+
+
+def train_on_dataset(
+    config: TrainConfig,
+    dataset: Any,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    feature_cache_dir: str | Path | None = None,
+) -> DeepHasher:
+    """Train on a :class:`hashlearn.data.Dataset`: its ``train`` split, validated on its ``val``
+    split (or a seeded hold-out of ``train`` when it has none), never on ``query``.
+
+    The ``mlp`` backbone reads the split features ``X``; image backbones read ``images``.
+    Lazy image splits (files read on demand) need a frozen pretrained backbone: its features
+    are extracted once and cached in ``feature_cache_dir`` (default the user cache).
+    """
+    field_name = "X" if input_kind(config.backbone) == "features" else "images"
+    train, val = dataset.train, dataset.val
+    if getattr(train, field_name) is None:
+        raise HashlearnInputError(
+            f"dataset {dataset.name!r} has no images; use `backbone='mlp'` on its features."
+        )
+    extra = {
+        "dataset": {
+            "name": dataset.name,
+            "protocol": dataset.protocol,
+            "split_seed": dataset.split_seed,
+            "n_classes": dataset.n_classes,
+            "validation": "val split" if val is not None else "train hold-out",
+        }
+    }
+    trainer = Trainer(config, run_dir, resume=resume, progress=progress, extra_config=extra)
+    X, X_val, transform = getattr(train, field_name), None, None
+    if val is not None:
+        X_val = getattr(val, field_name)
+    if field_name == "images" and is_lazy(X):
+        X, X_val, transform = frozen_split_features(
+            config, dataset, cache_dir=feature_cache_dir, progress=progress
+        )
+    y_val = None if val is None else val.y
+    return trainer.fit(
+        X, train.y, X_val, y_val, n_classes=dataset.n_classes, image_transform=transform
+    )
