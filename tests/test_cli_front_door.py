@@ -144,6 +144,20 @@ def test_quiet_silences_log_lines(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize(
+    "argv, quiet",
+    [
+        (["index", "--quiet", "build", "--codes", "c.npy", "--output", "i"], True),
+        (["index", "build", "--codes", "c.npy", "--output", "i", "--quiet"], True),
+        (["index", "build", "--codes", "c.npy", "--output", "i"], False),
+        (["evaluate", "--dataset", "digits", "--quiet"], True),
+        (["evaluate", "--dataset", "digits"], False),
+    ],
+)
+def test_quiet_given_at_any_level_of_a_nested_command(argv, quiet):
+    assert build_parser().parse_args(argv).quiet is quiet
+
+
 @pytest.mark.parametrize("command", ["evaluate", "train"])
 def test_no_download_reaches_the_loader(command, tmp_path, capsys):
     argv = [command, "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--no-download",

@@ -54,8 +54,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def add_command(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """Add a sub-command parser with hashlearn's help layout and a ``--quiet`` flag."""
     parser = subparsers.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+    # SUPPRESS: a nested command's own flag must not reset a --quiet given before it
+    # (`hashlearn index --quiet build`); the top-level parser holds the default, False.
     parser.add_argument(
-        "--quiet", action="store_true", help="no progress bars or log lines on stderr"
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars or log lines on stderr",
     )
     return parser
 

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`hashlearn COMMAND --help` shows a command's options with their defaults.",
     )
     parser.add_argument("--version", action="version", version=f"hashlearn {__version__}")
+    parser.set_defaults(quiet=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for command in COMMANDS:
