@@ -21,6 +21,7 @@ import numpy as np
 
 from hashlearn._io import write_json_atomic
 from hashlearn._validation import HashlearnInputError
+from hashlearn.data.registry import Source
 
 SPLIT_NAMES = ("train", "val", "query", "database")
 
@@ -324,4 +325,33 @@ def make_dataset(
         n_classes=n_classes,
         class_names=list(class_names),
         manifest=manifest,
+    )
+
+
+def dataset_from_source(
+    source: Source,
+    *,
+    name: str,
+    protocol: str,
+    protocol_description: str,
+    split_seed: int,
+    indices: dict[str, np.ndarray],
+    n_classes: int,
+    randomised: bool = True,
+) -> Dataset:
+    """Cut a registered reader's pooled :class:`~hashlearn.data.registry.Source` along
+    ``indices`` (see :func:`make_dataset`)."""
+    return make_dataset(
+        name=name,
+        protocol=protocol,
+        protocol_description=protocol_description,
+        split_seed=split_seed,
+        X=source.X,
+        y=source.y,
+        images=source.images,
+        indices=indices,
+        n_classes=n_classes,
+        class_names=source.class_names,
+        sources=source.files,
+        randomised=randomised,
     )

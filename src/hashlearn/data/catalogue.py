@@ -18,7 +18,7 @@ import hashlearn.data.fashion_mnist  # noqa: F401  (registers "fashion-mnist")
 import hashlearn.data.image_folder  # noqa: F401  (registers "image-folder", "image-list")
 import hashlearn.data.image_lists  # noqa: F401  (registers "nus-wide", "coco", "imagenet100")
 from hashlearn._validation import HashlearnInputError
-from hashlearn.data.base import Dataset, make_dataset
+from hashlearn.data.base import Dataset, dataset_from_source
 from hashlearn.data.files import load_files
 from hashlearn.data.registry import DatasetInfo, registered_datasets
 from hashlearn.data.splits import check_seed
@@ -104,18 +104,14 @@ def load_dataset(
     source = info.read(data_dir=data_dir, download=download, progress=progress)
     n_classes = info.n_classes or len(source.class_names)
     indices = proto.draw(source.y, n_classes, split_seed, source.predefined)
-    dataset = make_dataset(
+    dataset = dataset_from_source(
+        source,
         name=info.name,
         protocol=proto.name,
         protocol_description=proto.description,
         split_seed=split_seed,
-        X=source.X,
-        y=source.y,
-        images=source.images,
         indices=indices,
         n_classes=n_classes,
-        class_names=source.class_names,
-        sources=source.files,
         randomised=proto.fixed_sizes is None,
     )
     dataset.manifest["protocol_parameters"] = proto.record()

@@ -30,7 +30,7 @@ import numpy as np
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
-from hashlearn.data.base import Dataset, make_dataset
+from hashlearn.data.base import Dataset, dataset_from_source
 from hashlearn.data.image_lists import NoFeatures, parse_list_file
 from hashlearn.data.images import IMAGE_SUFFIXES, ImageFiles, find_images
 from hashlearn.data.registry import Source, register_dataset
@@ -180,18 +180,14 @@ def _load_user_images(
     split_seed = check_seed(split_seed)
     n_classes = len(source.class_names)
     indices, protocol, description = split_indices(source.y, n_classes, split_seed, **sizes)
-    dataset = make_dataset(
+    dataset = dataset_from_source(
+        source,
         name=kind,
         protocol=protocol,
         protocol_description=description,
         split_seed=split_seed,
-        X=source.X,
-        y=source.y,
-        images=source.images,
         indices=indices,
         n_classes=n_classes,
-        class_names=source.class_names,
-        sources=source.files,
     )
     dataset.manifest["protocol_parameters"] = {"map_topk": None, **sizes}
     return dataset
