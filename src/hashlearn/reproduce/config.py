@@ -219,18 +219,27 @@ def _evaluation(table: Any) -> dict:
     return out
 
 
+def _block_names(
+    block: Any, path: str, kind: str, keys: Any, field: str, choices: Any
+) -> list[str]:
+    """Check a ``[[shallow]]`` / ``[[deep]]`` table's keys and return its validated names
+    (``methods`` or ``losses``); both that field and ``bits`` are required."""
+    if not isinstance(block, dict):
+        raise HashlearnInputError(f"config [[{kind}]] entries must be tables ({path}).")
+    check_keys(block, keys, path)
+    for key in (field, "bits"):
+        if key not in block:
+            raise HashlearnInputError(f"config {path} needs {key} = [...].")
+    names = _list(block[field], f"{path}.{field}", str)
+    for name in names:
+        check_value_choice(name, choices, f"{path}.{field}")
+    return names
+
+
 def _shallow(block: Any, path: str, seeds: list[int]) -> dict:
     from hashlearn.catalogue import available_methods, method_parameters
 
-    if not isinstance(block, dict):
-        raise HashlearnInputError(f"config [[shallow]] entries must be tables ({path}).")
-    check_keys(block, SHALLOW_KEYS, path)
-    for key in ("methods", "bits"):
-        if key not in block:
-            raise HashlearnInputError(f"config {path} needs {key} = [...].")
-    methods = _list(block["methods"], f"{path}.methods", str)
-    for m in methods:
-        check_value_choice(m, available_methods(), f"{path}.methods")
+    methods = _block_names(block, path, "shallow", SHALLOW_KEYS, "methods", available_methods())
     params = block.get("params", {})
     if not isinstance(params, dict):
         raise HashlearnInputError(f"config {path}.params must be a table.")
@@ -255,15 +264,7 @@ def _deep(block: Any, path: str, seeds: list[int]) -> dict:
 
     from hashlearn.deep import QUANTIZATIONS, TrainConfig, available_losses
 
-    if not isinstance(block, dict):
-        raise HashlearnInputError(f"config [[deep]] entries must be tables ({path}).")
-    check_keys(block, DEEP_KEYS, path)
-    for key in ("losses", "bits"):
-        if key not in block:
-            raise HashlearnInputError(f"config {path} needs {key} = [...].")
-    losses = _list(block["losses"], f"{path}.losses", str)
-    for loss in losses:
-        check_value_choice(loss, available_losses(), f"{path}.losses")
+    losses = _block_names(block, path, "deep", DEEP_KEYS, "losses", available_losses())
     quant = _list(block.get("quantization", ["none"]), f"{path}.quantization", str)
     for q in quant:
         check_value_choice(q, tuple(QUANTIZATIONS), f"{path}.quantization")
