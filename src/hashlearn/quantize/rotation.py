@@ -24,6 +24,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 
 from hashlearn._linalg import random_orthogonal
+from hashlearn._rowwise import rowwise_matmul, rowwise_squared_norms
 from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError
@@ -39,7 +40,7 @@ def rescale_rows(Z: np.ndarray) -> np.ndarray:
     overflows (entries near 1e300) nor underflows (near 1e-300).
     """
     Z = unit_scaled(Z, axis=1)[0]
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    norms = np.sqrt(rowwise_squared_norms(Z))[:, None]
     return Z * (np.sqrt(Z.shape[1]) / np.where(norms > 0, norms, 1.0))
 
 
@@ -108,11 +109,11 @@ class RotationQuantizer(BaseHasher):
         if self.mean_ is not None:
             Z = Z - self.mean_
         if self.components_ is not None:
-            Z = Z @ self.components_
+            Z = rowwise_matmul(Z, self.components_)
         return rescale_rows(Z) if self.rescale_rows else Z
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        return self._embed(X) @ self.rotation_
+        return rowwise_matmul(self._embed(X), self.rotation_)
 
 
 @register_method("random-rotation")

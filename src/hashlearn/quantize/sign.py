@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
 from hashlearn._linalg import top_eigenvectors
+from hashlearn._rowwise import rowwise_matmul
 from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError
@@ -85,4 +86,4 @@ class SignQuantizer(BaseHasher):
         return self
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean_) @ self.components_
+        return rowwise_matmul(X - self.mean_, self.components_)

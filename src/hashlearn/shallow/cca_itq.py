@@ -16,6 +16,7 @@ from scipy import linalg
 from sklearn.base import _fit_context
 
 from hashlearn._linalg import itq, random_orthogonal
+from hashlearn._rowwise import rowwise_matmul
 from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
 from hashlearn.base import (
@@ -100,4 +101,4 @@ class CCAITQ(SupervisedMixin, BaseHasher):
 
     @limit_blas_threads
     def _project(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean_) @ self.projection_
+        return rowwise_matmul(X - self.mean_, self.projection_)

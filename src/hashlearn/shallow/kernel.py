@@ -16,10 +16,12 @@ training mean, since the chapter's latent factor model assumes zero-centred data
 Anchors: ``"random"`` draws m distinct training points (the chapter's choice); ``"kmeans"``
 runs seeded k-means (``kmeans_iter`` Lloyd iterations, on at most ``20 m`` sampled points to
 keep the cost linear in n). Everything is computed in row blocks of ``block_size``, so the
-only n-sized array is the n × m feature matrix itself (float32). Squared distances use float32
-BLAS on anchor-centred data (see :func:`_squared_distances`), and a training fit computes them
-once: they are written into the feature buffer, σ is taken from their row minima, and the
-exponential is applied in place.
+only n-sized array is the n × m feature matrix itself (float32). Squared distances are
+accumulated in float64 on anchor-centred data by the row-independent product of
+:mod:`hashlearn._rowwise`, so the features of a query do not depend on the rows encoded with it
+(a BLAS product may change in its last bits with the batch shape). A training fit computes the
+distances once: they are written into the feature buffer, σ is taken from their row minima, and
+the exponential is applied in place.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from hashlearn._rowwise import rowwise_matmul, rowwise_squared_norms
 from hashlearn._scaling import check_magnitude
 from hashlearn._threads import limit_blas_threads
 from hashlearn._validation import HashlearnInputError, check_features
@@ -40,34 +43,37 @@ from hashlearn.base import POSITIVE_INT, BaseHasher, ParameterChecksMixin, Super
 
 
 def _squared_distances(
-    X: np.ndarray, anchors32: np.ndarray, anchor_sq: np.ndarray, offset: np.ndarray
+    X: np.ndarray, anchors_t: np.ndarray, anchor_sq: np.ndarray, offset: np.ndarray
 ) -> np.ndarray:
-    """‖x − a‖² for a block of rows (float32, clipped at 0), via ‖x‖² − 2 x·a + ‖a‖².
+    """‖x − a‖² for a block of rows (float64, clipped at 0), via ‖x‖² − 2 x·a + ‖a‖².
 
     Both sides are first shifted by ``offset`` (the anchors' mean): distances do not change,
-    but the norms shrink, so the float32 product loses little to cancellation (the relative
-    error of a distance is about 1e-6 of the squared norms, far below what exp(−d²/2σ²)
-    resolves). ``anchors32`` and ``anchor_sq`` are the shifted anchors and their norms.
+    but the norms shrink, so the expansion loses little to cancellation. ``anchors_t`` are the
+    shifted anchors transposed (d, m), ``anchor_sq`` their squared norms. The products are
+    row-independent (:func:`~hashlearn._rowwise.rowwise_matmul`), so a row's features do not
+    depend on the block it is computed in.
     """
-    Xs = np.asarray(X, dtype=np.float32) - offset
-    d2 = Xs @ anchors32.T
+    Xs = np.asarray(X, dtype=np.float64) - offset
+    d2 = rowwise_matmul(Xs, anchors_t)
     d2 *= -2.0
-    d2 += np.einsum("ij,ij->i", Xs, Xs)[:, None]
+    d2 += rowwise_squared_norms(Xs)[:, None]
     d2 += anchor_sq[None, :]
     return np.maximum(d2, 0.0, out=d2)
 
 
 def _shifted_anchors(anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    offset = anchors.mean(axis=0).astype(np.float32)
-    shifted = anchors.astype(np.float32) - offset
-    return shifted, np.einsum("ij,ij->i", shifted, shifted), offset
+    anchors = np.asarray(anchors, dtype=np.float64)
+    offset = anchors.mean(axis=0)
+    shifted = anchors - offset
+    return np.ascontiguousarray(shifted.T), rowwise_squared_norms(shifted), offset
 
 
 def _exp_block(d2: np.ndarray, sigma: float, mean: np.ndarray | None) -> np.ndarray:
-    d2 *= np.float32(-0.5 / (sigma * sigma))
+    """exp(−d²/2σ²) − mean of a float64 block, in place."""
+    d2 *= -0.5 / (sigma * sigma)
     np.exp(d2, out=d2)
     if mean is not None:
-        d2 -= mean.astype(np.float32)
+        d2 -= mean
     return d2
 
 
@@ -312,4 +318,4 @@ class KernelHashing(SupervisedMixin, BaseHasher):
     @limit_blas_threads
     def _project(self, X: np.ndarray) -> np.ndarray:
         Phi = rbf_features(X, self.anchors_, self.sigma_, self.kernel_mean_, self.block_size)
-        return (Phi @ self.projection_.astype(np.float32)).astype(np.float64)
+        return rowwise_matmul(Phi, self.projection_)
