@@ -1,6 +1,7 @@
 """Exported quantizers (.npy arrays, ONNX graph) reproduce ``encode`` outside hashlearn."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -127,3 +128,12 @@ def test_npy_export_onto_a_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is a file"):
         export_npy(make_method("sign", n_bits=8).fit(X), target)
     assert target.read_text() == "keep me"
+
+
+def test_onnx_export_without_onnx_says_how_to_install(tmp_path, monkeypatch):
+    X, _ = _data()
+    model = make_method("sign", n_bits=8).fit(X)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    with pytest.raises(ValueError, match=r"pip install 'hashlearn\[export\]'"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
