@@ -20,6 +20,7 @@ from hashlearn.cli import (
     datasets,
     encode,
     evaluate,
+    export,
     fit,
     index,
     methods,
@@ -29,7 +30,7 @@ from hashlearn.cli import (
 )
 from hashlearn.cli._common import HelpFormatter, configure_logging
 
-COMMANDS = (evaluate, methods, datasets, train, fit, encode, search, index, reproduce)
+COMMANDS = (evaluate, methods, datasets, train, fit, encode, export, search, index, reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,10 @@
 in the Python process; with ``http://host:19530`` the same code talks to a Milvus server or
 cluster, which is the path to billions of codes. Codes are stored as ``BINARY_VECTOR`` and
 searched with the ``HAMMING`` metric (index ``BIN_FLAT`` exact, or ``BIN_IVF_FLAT``).
+
+Milvus Lite 3.x (a rewrite in Python, checked up to 3.2.2) has no ``BINARY_VECTOR`` and no
+``HAMMING``: it refuses the collection, which :class:`MilvusBinaryIndex` reports as one line
+asking for ``milvus-lite<3``. A Milvus server keeps both.
 """
 
 from __future__ import annotations
@@ -26,6 +30,15 @@ def _import_milvus():
             "pip install 'hashlearn[milvus]'."
         ) from None
     return MilvusClient, DataType
+
+
+def _milvus_lite_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"milvus-lite {version('milvus-lite')}"
+    except Exception:  # noqa: BLE001 - only for the wording of an error
+        return "a Milvus without milvus-lite"
 
 
 class MilvusBinaryIndex(BinaryIndex):
@@ -98,7 +111,16 @@ class MilvusBinaryIndex(BinaryIndex):
             metric_type="HAMMING",
             params=self.index_params,
         )
-        self._client.create_collection(self.collection, schema=schema, index_params=params)
+        try:
+            self._client.create_collection(self.collection, schema=schema, index_params=params)
+        except Exception as exc:  # pymilvus.MilvusException; its classes vary between releases
+            if "BinaryVector" not in str(exc):
+                raise
+            raise HashlearnInputError(
+                f"{self.uri}: this Milvus ({_milvus_lite_version()}) does not store "
+                "BINARY_VECTOR fields; Milvus Lite 3.x dropped them (it keeps float and sparse "
+                "vectors only): pip install 'milvus-lite<3', or pass a Milvus server uri."
+            ) from None
         self._client.load_collection(self.collection)
 
     def reset(self) -> None:
