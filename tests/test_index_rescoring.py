@@ -197,3 +197,48 @@ def test_damaged_or_mismatched_folder_names_the_file(tmp_path, small, digits_spl
 def test_unfitted_quantizer_is_refused():
     with pytest.raises(HashlearnInputError, match="not fitted"):
         RescoringIndex(ITQ(n_bits=8))
+
+
+def test_from_store_joins_codes_and_vectors_files(tmp_path, digits_split, itq32):
+    from hashlearn.index import HammingIndex
+
+    db, q = digits_split
+    ids = np.arange(len(db)) + 1000
+    codes = HammingIndex(32)
+    codes.add_with_ids(itq32.encode(db), ids)
+    codes.save(tmp_path / "codes.hlx")
+    np.save(tmp_path / "vectors.npy", db)
+    direct = RescoringIndex(itq32)
+    direct.add(db, ids=ids)
+    want = direct.search(q, 5)
+    joined = RescoringIndex.from_store(itq32, tmp_path / "codes.hlx", tmp_path / "vectors.npy")
+    np.testing.assert_array_equal(joined.search(q, 5)[1], want[1])
+    shuffled = np.random.default_rng(0).permutation(len(db))
+    matched = RescoringIndex.from_store(
+        itq32, tmp_path / "codes.hlx", db[shuffled], vector_ids=ids[shuffled]
+    )
+    np.testing.assert_array_equal(matched.search(q, 5)[1], want[1])
+    with pytest.raises(
+        HashlearnInputError, match=f"holds {len(db)} codes but vectors has {len(db) - 1}"
+    ):
+        RescoringIndex.from_store(itq32, tmp_path / "codes.hlx", db[:-1])
+    other_ids = ids.copy()
+    other_ids[10] = 5
+    with pytest.raises(HashlearnInputError, match="id 1010 of .*codes.hlx has no vector"):
+        RescoringIndex.from_store(itq32, tmp_path / "codes.hlx", db, vector_ids=other_ids)
+    with pytest.raises(HashlearnInputError, match="are not this quantizer's codes"):
+        RescoringIndex.from_store(itq32, tmp_path / "codes.hlx", db[shuffled])
+
+
+def test_a_folder_with_another_quantizer_is_refused(tmp_path, small, digits_split):
+    small.save(tmp_path / "ix")
+    other = ITQ(n_bits=32, random_state=1).fit(digits_split[0])
+    other.save(tmp_path / "ix" / "quantizer.npz")  # as if a second save died after this file
+    with pytest.raises(HashlearnFileError, match="quantizer.npz is not the quantizer"):
+        RescoringIndex.load(tmp_path / "ix")
+    again = RescoringIndex(other, metric="cosine")
+    again.add(digits_split[0][:5], ids=[900, 901, 902, 903, 904])
+    small.save(tmp_path / "ok")
+    with pytest.raises(HashlearnFileError, match="other settings"):
+        again.append_to(tmp_path / "ok")
+    assert len(RescoringIndex.load(tmp_path / "ok")) == 200  # nothing appended

@@ -8,6 +8,7 @@ rescored exactly with the stored vectors, and the best ``k`` returned.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -150,6 +151,65 @@ class RescoringIndex:
         self._codes = np.concatenate([self._codes, codes])
         self._records = np.concatenate([self._records, stored])
 
+    @classmethod
+    def from_store(
+        cls,
+        quantizer: Any,
+        codes_path: str | os.PathLike,
+        vectors: Any,
+        vector_ids: Any = None,
+        *,
+        check_codes: bool = True,
+        **options: Any,
+    ) -> RescoringIndex:
+        """Join a code store written by ``HammingIndex.save`` / ``append_to`` (or the ``.npz``
+        format) with the float vectors it was encoded from.
+
+        ``vectors`` is an array (or a ``.npy`` path) with one row per stored code; with
+        ``vector_ids`` its rows are matched to the store's ids (in any order), else taken in
+        the store's order. ``check_codes`` re-encodes the vectors and refuses codes that this
+        quantizer did not produce. ``options`` go to the constructor.
+        """
+        from hashlearn.index.io import read_index
+
+        codes_index = read_index(codes_path)
+        name = str(vectors) if isinstance(vectors, (str, os.PathLike)) else "vectors"
+        if isinstance(vectors, (str, os.PathLike)):
+            vectors = np.load(vectors, mmap_mode="r", allow_pickle=False)
+        index = cls(quantizer, **options)
+        X = index._check_X(vectors, name)
+        codes, ids = codes_index.codes, codes_index.ids
+        if len(X) != len(codes):
+            raise HashlearnInputError(
+                f"{codes_path} holds {len(codes)} codes but {name} has {len(X)} vectors; they "
+                "must be the same items."
+            )
+        if vector_ids is not None:
+            vector_ids = np.asarray(vector_ids).astype(np.int64, copy=False)
+            if vector_ids.shape != ids.shape or len(np.unique(vector_ids)) != len(vector_ids):
+                raise HashlearnInputError(
+                    f"vector_ids must hold {len(ids)} distinct ids, one per row of {name}."
+                )
+            order = np.argsort(vector_ids)
+            where = order[np.searchsorted(vector_ids, ids, sorter=order).clip(0, len(ids) - 1)]
+            missing = vector_ids[where] != ids
+            if missing.any():
+                raise HashlearnInputError(
+                    f"id {int(ids[np.argmax(missing)])} of {codes_path} has no vector in {name} "
+                    f"({int(missing.sum())} ids differ); the files describe different items."
+                )
+            X = X[where]
+        if check_codes:
+            wrong = (quantizer.encode(X) != codes).any(axis=1)
+            if wrong.any():
+                raise HashlearnInputError(
+                    f"{int(wrong.sum())} codes of {codes_path} (first: row {int(np.argmax(wrong))})"
+                    f" are not this quantizer's codes of their vectors in {name}; encode them "
+                    "with the same quantizer, or match the rows with vector_ids."
+                )
+        index.add_encoded(codes, X, ids)
+        return index
+
     def _normalised(self, X: np.ndarray) -> np.ndarray:
         if self.metric != "cosine":
             return X
@@ -219,6 +279,7 @@ class RescoringIndex:
             "asymmetric": self.asymmetric,
             "first_stage": "mih" if isinstance(self.first_stage, MIHIndex) else "flat",
             "n_bits": self.n_bits,
+            "quantizer_sha256": quantizer_fingerprint(self.quantizer),
             **self.codec.meta(),
         }
 
@@ -230,13 +291,15 @@ class RescoringIndex:
         folder.mkdir(parents=True, exist_ok=True)
         with file_lock(folder / "index.json"):
             self.quantizer.save(folder / "quantizer.npz")
-            write_json_atomic(folder / "index.json", self._meta())
             _store.write_store(
                 folder / "records.hlx",
                 self.codec.records(self._codes, self._records),
                 self.ids,
                 self.codec.record_bits(self.first_stage.n_bytes),
             )
+            # Written last: a crash before this leaves a folder that load() refuses (the
+            # quantizer or store no longer matches the previous index.json), never a mix.
+            write_json_atomic(folder / "index.json", self._meta())
 
     def append_to(self, path: str | os.PathLike) -> None:
         """Append this index's codes, vectors and ids to a saved index (crash-safe: one store
@@ -276,6 +339,11 @@ class RescoringIndex:
             asymmetric=meta["asymmetric"],
         )
         index.codec.restore(meta, folder / "index.json")
+        if meta.get("quantizer_sha256") != quantizer_fingerprint(quantizer):
+            raise HashlearnFileError(
+                f"{folder / 'quantizer.npz'} is not the quantizer that {folder / 'index.json'} "
+                "was saved with (an interrupted save or an edited folder); save the index again."
+            )
         store = folder / "records.hlx"
         header = _store.read_header(store)
         if header.n_bits != index.codec.record_bits(index.first_stage.n_bytes) or not (
@@ -300,6 +368,20 @@ class RescoringIndex:
         index._codes = codes
         index._records = records["vector"] if mmap else np.array(records["vector"])
         return index
+
+
+def quantizer_fingerprint(quantizer: Any) -> str:
+    """SHA-256 of a fitted quantizer's learned arrays and parameters, so that a folder's codes
+    are never appended to, or loaded with, another quantizer."""
+    digest = hashlib.sha256(type(quantizer).__name__.encode())
+    state = getattr(quantizer, "_fitted_state", None)
+    arrays, scalars = state() if state is not None else ({}, {})
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}{value.dtype.str}{value.shape}".encode())
+        digest.update(value.tobytes())
+    digest.update(json.dumps(scalars, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
