@@ -242,3 +242,27 @@ def test_a_folder_with_another_quantizer_is_refused(tmp_path, small, digits_spli
     with pytest.raises(HashlearnFileError, match="other settings"):
         again.append_to(tmp_path / "ok")
     assert len(RescoringIndex.load(tmp_path / "ok")) == 200  # nothing appended
+
+
+def test_failed_append_keeps_codes_and_vectors_together(tmp_path, small, digits_split, monkeypatch):
+    from hashlearn.index import _store
+
+    db = digits_split[0]
+    small.save(tmp_path / "ix")
+    more = RescoringIndex(small.quantizer, metric="cosine")
+    more.add(db[200:300], ids=np.arange(200, 300))
+
+    def fail(fd):  # the new records are written, the header that commits them is not
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_store.os, "fsync", fail)
+    with pytest.raises(HashlearnFileError, match="keeps its previous 200 codes"):
+        more.append_to(tmp_path / "ix")
+    monkeypatch.undo()
+    survived = RescoringIndex.load(tmp_path / "ix")
+    assert len(survived) == 200 and len(survived._records) == 200
+    np.testing.assert_array_equal(survived.search(db[:3], 5)[1], small.search(db[:3], 5)[1])
+    more.append_to(tmp_path / "ix")  # the stray records are overwritten
+    grown = RescoringIndex.load(tmp_path / "ix", mmap=True)
+    assert len(grown) == 300
+    np.testing.assert_array_equal(grown.search(db[250:253], 1)[1].ravel(), [250, 251, 252])
