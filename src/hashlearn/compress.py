@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._float_vectors import check_vectors
 from hashlearn._io import HashlearnFileError, atomic_write
 from hashlearn._validation import HashlearnInputError
 from hashlearn.catalogue import make_method
 from hashlearn.index import RescoringIndex
 from hashlearn.metrics import exact_knn, knn_recall
-from hashlearn.metrics.neighbours import check_vectors
 
 METHODS = ("sign", "sign-centred", "itq", "h2q")
 K = 10

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._float_vectors import METRICS, check_vectors, top_k
 from hashlearn._io import HashlearnFileError, file_lock, write_json_atomic
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.codes import unpack
@@ -25,7 +26,6 @@ from hashlearn.index._vectors import VectorCodec
 from hashlearn.index.base import BinaryIndex
 from hashlearn.index.hamming import HammingIndex
 from hashlearn.index.mih import MIHIndex
-from hashlearn.metrics.neighbours import METRICS, check_vectors, top_k
 
 FIRST_STAGES = {"flat": HammingIndex, "mih": MIHIndex}
 FORMAT = "hashlearn-rescoring-index"
