@@ -56,3 +56,19 @@ def test_evaluate_neighbour_options_are_checked(bad, capsys):
     code = main(["evaluate", "--dataset", "digits", "--bits", "8", "--neighbours", "ip", *bad])
     assert code != 0
     assert ("--nn-k" if "--nn-k" in bad else "--candidates") in capsys.readouterr().err
+
+
+def test_evaluate_itq_euclidean_protocol(tmp_path, capsys):
+    output = tmp_path / "r.json"
+    code = main(
+        ["evaluate", "--dataset", "digits", "--method", "sign,itq", "--bits", "32", "--k", "50",
+         "--neighbours", "l2-radius", "--output", str(output), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    assert "L2r P@50" in capsys.readouterr().out
+    records = {r["method"]: r for r in json.loads(output.read_text())["results"]}
+    for r in records.values():
+        assert r["l2_radius"] > 0 and 0 < r["l2r_precision_at_k"] <= 1
+        assert 0 < r["l2r_recall_at_k"] <= 1
+    # ITQ's claim on its own protocol: it beats PCA-sign (PCAH) on Euclidean neighbours.
+    assert records["itq"]["l2r_precision_at_k"] > records["sign"]["l2r_precision_at_k"]

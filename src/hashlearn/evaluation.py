@@ -21,7 +21,13 @@ from hashlearn._validation import HashlearnInputError
 from hashlearn.catalogue import make_method
 from hashlearn.data import Dataset
 from hashlearn.index import HammingIndex
-from hashlearn.metrics import evaluate_retrieval, exact_knn, knn_recall
+from hashlearn.metrics import (
+    euclidean_ground_truth,
+    evaluate_retrieval,
+    exact_knn,
+    knn_recall,
+    relevant_recall_precision,
+)
 
 log = logging.getLogger("hashlearn")
 
@@ -89,13 +95,23 @@ def neighbour_scores(
     """Recall k@R of the Hamming ranking: the fraction of each query's exact ``nn_k`` nearest
     database vectors (by ``metric`` on the float features) among its ``R`` Hamming-nearest
     codes (ties by database id), for each ``R`` in ``candidates``."""
+    keys = neighbour_columns(nn_k, candidates)
     candidates = [min(int(r), len(index)) for r in candidates]
     true_ids = exact_knn(query_X, database_X, min(nn_k, len(index)), metric=metric)[1]
     retrieved = index.search(query_codes, max(candidates))[1]
-    return {
-        key: knn_recall(true_ids, retrieved[:, :r])
-        for key, r in zip(neighbour_columns(nn_k, candidates), candidates)
-    }
+    return {key: knn_recall(true_ids, retrieved[:, :r]) for key, r in zip(keys, candidates)}
+
+
+def euclidean_scores(
+    index: HammingIndex, query_codes: Any, query_X: Any, database_X: Any, *, k: int = 100
+) -> dict[str, float]:
+    """ITQ's Euclidean protocol (Gong & Lazebnik, CVPR 2011, §4): true neighbours lie within
+    the mean distance to the 50th nearest database item; precision and recall of the Hamming
+    top ``k`` (ties by database id) against them, and the radius used."""
+    relevant, radius = euclidean_ground_truth(query_X, database_X, n_neighbours=min(50, len(index)))
+    retrieved = index.search(query_codes, min(k, len(index)))[1]
+    recall, precision = relevant_recall_precision(relevant, retrieved)
+    return {"l2_radius": radius, "l2r_precision_at_k": precision, "l2r_recall_at_k": recall}
 
 
 def evaluate_encoder(
@@ -132,7 +148,8 @@ def evaluate_encoder(
         topk, k, ties, radius: see :func:`hashlearn.metrics.evaluate_retrieval` (skipped, and
             recorded as ``None``, when the dataset has no labels).
         neighbours: ``"cosine"``, ``"ip"`` or ``"l2"`` adds :func:`neighbour_scores` with
-            ``nn_k`` and ``candidates`` (required for a dataset without labels).
+            ``nn_k`` and ``candidates``; ``"l2-radius"`` adds :func:`euclidean_scores` (ITQ's
+            protocol) at ``k`` (one of them is required for a dataset without labels).
 
     Returns:
         A JSON-ready record: ``method``, ``bits``, ``seed``, ``dataset``, ``split_seed``, the
@@ -170,7 +187,11 @@ def evaluate_encoder(
             radius=radius,
             n_bits=n_bits,
         )
-    if neighbours is not None:
+    if neighbours == "l2-radius":
+        scores.update(
+            euclidean_scores(index, query_codes, dataset.query.X, dataset.database.X, k=k)
+        )
+    elif neighbours is not None:
         query_X, db_X = dataset.query.X, dataset.database.X
         scores.update(
             neighbour_scores(

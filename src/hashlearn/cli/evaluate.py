@@ -71,10 +71,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--neighbours",
-        choices=("cosine", "ip", "l2"),
+        choices=("cosine", "ip", "l2", "l2-radius"),
         default=None,
         help="also score recall of the exact float k-NN (by this similarity) among the Hamming "
-        "top-R; a features file without labels is then scored by these metrics only",
+        "top-R, or with l2-radius ITQ's protocol (true neighbours within the mean distance to "
+        "the 50th nearest; P@k and R@k of the Hamming top --k); a features file without labels "
+        "is then scored by these metrics only",
     )
     parser.add_argument(
         "--nn-k", type=int, default=10, help="true neighbours per query for --neighbours"
@@ -152,10 +154,16 @@ def _columns(args: argparse.Namespace, records: list[dict], topk: int | None) ->
     labels = [c for c in columns if c not in timing]
     if all(r.get("map") is None for r in records):
         labels = [c for c in labels if c[0] in ("method", "bits")]
-    extra = [
-        (key, f"{args.neighbours} R{args.nn_k}@{key.rsplit('@', 1)[1]}", ".4f")
-        for key in neighbour_columns(args.nn_k, _candidates(args))
-    ]
+    if args.neighbours == "l2-radius":
+        extra = [
+            ("l2r_precision_at_k", f"L2r P@{args.k}", ".4f"),
+            ("l2r_recall_at_k", f"L2r R@{args.k}", ".4f"),
+        ]
+    else:
+        extra = [
+            (key, f"{args.neighbours} R{args.nn_k}@{key.rsplit('@', 1)[1]}", ".4f")
+            for key in neighbour_columns(args.nn_k, _candidates(args))
+        ]
     return labels + extra + timing
 
 
