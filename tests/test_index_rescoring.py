@@ -266,3 +266,19 @@ def test_failed_append_keeps_codes_and_vectors_together(tmp_path, small, digits_
     grown = RescoringIndex.load(tmp_path / "ix", mmap=True)
     assert len(grown) == 300
     np.testing.assert_array_equal(grown.search(db[250:253], 1)[1].ravel(), [250, 251, 252])
+
+
+def test_blocked_rescoring_and_read_only_mmap(tmp_path, small, digits_split, monkeypatch):
+    from hashlearn.index import rescoring
+
+    q = digits_split[1][:30]
+    want = small.search(q, 7, oversample=5)
+    monkeypatch.setattr(rescoring, "RESCORE_BLOCK", 35 * 64 * 4)  # four queries per block
+    got = small.search(q, 7, oversample=5)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0])
+    small.save(tmp_path / "ix")
+    mapped = RescoringIndex.load(tmp_path / "ix", mmap=True)
+    with pytest.raises(HashlearnInputError, match="read-only"):
+        mapped.add(digits_split[0][:2])
+    assert len(mapped) == 200

@@ -1,4 +1,5 @@
-"""How :class:`~hashlearn.index.rescoring.RescoringIndex` stores its float vectors.
+"""How :class:`~hashlearn.index.rescoring.RescoringIndex` stores its float vectors (and the
+checks of its saved folder).
 
 Each vector is one fixed-size record: float32, float16, or int8 with a float32 scale per vector
 (``x ≈ scale × q``, ``scale = max|x| / 127``) or one global scale for the index. On disk the
@@ -8,6 +9,8 @@ store's checksum and crash-safe append cover codes and vectors together.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import numpy as np
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
 
+INDEX_FORMAT = "hashlearn-rescoring-index"
 DTYPES = ("float32", "float16", "int8")
 SCALES = ("vector", "global")
 
@@ -124,3 +128,33 @@ class VectorCodec:
                 "itemsize": n_code_bytes + size + 8,
             }
         )
+
+
+def quantizer_fingerprint(quantizer: Any) -> str:
+    """SHA-256 of a fitted quantizer's learned arrays and parameters, so that a folder's codes
+    are never appended to, or loaded with, another quantizer."""
+    digest = hashlib.sha256(type(quantizer).__name__.encode())
+    state = getattr(quantizer, "_fitted_state", None)
+    arrays, scalars = state() if state is not None else ({}, {})
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}{value.dtype.str}{value.shape}".encode())
+        digest.update(value.tobytes())
+    digest.update(json.dumps(scalars, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The checked ``index.json`` of a saved RescoringIndex folder."""
+    path = folder / "index.json"
+    if not path.is_file():
+        raise HashlearnFileError(f"{folder} holds no RescoringIndex (no {path.name}).")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HashlearnFileError(
+            f"{path} is not valid JSON ({exc}); save the index again."
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT or meta.get("version") != 1:
+        raise HashlearnFileError(f"{path} is not a RescoringIndex description.")
+    return meta

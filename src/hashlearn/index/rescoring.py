@@ -8,8 +8,6 @@ rescored exactly with the stored vectors, and the best ``k`` returned.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from pathlib import Path
@@ -22,13 +20,14 @@ from hashlearn._io import HashlearnFileError, file_lock, write_json_atomic
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.codes import unpack
 from hashlearn.index import _store
-from hashlearn.index._vectors import VectorCodec
+from hashlearn.index._vectors import INDEX_FORMAT, VectorCodec, quantizer_fingerprint, read_meta
 from hashlearn.index.base import BinaryIndex
 from hashlearn.index.hamming import HammingIndex
 from hashlearn.index.mih import MIHIndex
 
 FIRST_STAGES = {"flat": HammingIndex, "mih": MIHIndex}
-FORMAT = "hashlearn-rescoring-index"
+#: Float64 vector entries gathered at a time for rescoring (queries × candidates × dim).
+RESCORE_BLOCK = 1 << 23
 #: Float32 ±1 code entries unpacked at a time by the asymmetric scan.
 ASYMMETRIC_BLOCK = 1 << 22
 
@@ -132,6 +131,11 @@ class RescoringIndex:
 
     def add_encoded(self, codes: Any, X: Any, ids: Any = None) -> None:
         """Add codes already encoded by this quantizer with their vectors (one row each)."""
+        if isinstance(self._records, np.memmap):
+            raise HashlearnInputError(
+                f"cannot add: this index maps its vectors from {self._records.filename} "
+                "read-only; load it with mmap=False, or grow the folder with append_to()."
+            )
         X = self._check_X(X, "vectors")
         codes = self.first_stage._check_codes(codes, "codes")
         if len(codes) != len(X):
@@ -237,16 +241,27 @@ class RescoringIndex:
             )
         n_cand = min(self.ntotal, math.ceil(oversample * k))
         rows = self.candidates(Q, n_cand)
-        vectors = self.codec.decode(self._records[rows.ravel()]).reshape(*rows.shape, self.dim)
+        out_s, out_i = np.empty((len(Q), k)), np.empty((len(Q), k), dtype=np.int64)
+        step = max(1, RESCORE_BLOCK // (n_cand * self.dim))  # queries per gathered block
+        for s in range(0, len(Q), step):
+            out_s[s : s + step], out_i[s : s + step] = self._rescore(
+                Q[s : s + step], rows[s : s + step], k
+            )
+        return (np.maximum(-out_s, 0.0) if self.metric == "l2" else out_s), out_i
+
+    def _rescore(self, Q: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores (larger = nearer) of each query's candidate rows, and the top ``k``."""
+        order = np.argsort(rows, axis=None)  # sorted reads: sequential pages when memory-mapped
+        flat = np.empty((rows.size, self.dim))
+        flat[order] = self.codec.decode(self._records[rows.ravel()[order]])
+        vectors = flat.reshape(*rows.shape, self.dim)
         Qp = self._normalised(Q).astype(np.float64)
         scores = np.einsum("qd,qcd->qc", Qp, vectors)
         if self.metric == "cosine":
             scores /= np.maximum(np.linalg.norm(vectors, axis=2), 1e-300)
         elif self.metric == "l2":
             scores = 2 * scores - (Qp**2).sum(1)[:, None] - (vectors**2).sum(2)
-        ids = self._row_ids(rows)
-        scores, ids = top_k(scores, ids, k)
-        return (np.maximum(-scores, 0.0) if self.metric == "l2" else scores), ids
+        return top_k(scores, self._row_ids(rows), k)
 
     def candidates(self, Q: np.ndarray, n: int) -> np.ndarray:
         """Row numbers of the ``n`` first-stage candidates of each (checked) query."""
@@ -273,7 +288,7 @@ class RescoringIndex:
 
     def _meta(self) -> dict[str, Any]:
         return {
-            "format": FORMAT,
+            "format": INDEX_FORMAT,
             "version": 1,
             "metric": self.metric,
             "asymmetric": self.asymmetric,
@@ -305,7 +320,7 @@ class RescoringIndex:
         """Append this index's codes, vectors and ids to a saved index (crash-safe: one store
         commit adds all of them, or none; see :mod:`hashlearn.index._store`)."""
         folder = Path(path)
-        meta = _read_meta(folder)
+        meta = read_meta(folder)
         mine = self._meta()
         if {k: meta.get(k) for k in mine} != mine:
             raise HashlearnFileError(
@@ -328,7 +343,7 @@ class RescoringIndex:
         from hashlearn.catalogue import load_model
 
         folder = Path(path)
-        meta = _read_meta(folder)
+        meta = read_meta(folder)
         quantizer = load_model(folder / "quantizer.npz")
         index = cls(
             quantizer,
@@ -368,32 +383,3 @@ class RescoringIndex:
         index._codes = codes
         index._records = records["vector"] if mmap else np.array(records["vector"])
         return index
-
-
-def quantizer_fingerprint(quantizer: Any) -> str:
-    """SHA-256 of a fitted quantizer's learned arrays and parameters, so that a folder's codes
-    are never appended to, or loaded with, another quantizer."""
-    digest = hashlib.sha256(type(quantizer).__name__.encode())
-    state = getattr(quantizer, "_fitted_state", None)
-    arrays, scalars = state() if state is not None else ({}, {})
-    for key in sorted(arrays):
-        value = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}{value.dtype.str}{value.shape}".encode())
-        digest.update(value.tobytes())
-    digest.update(json.dumps(scalars, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
-
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    path = folder / "index.json"
-    if not path.is_file():
-        raise HashlearnFileError(f"{folder} holds no RescoringIndex (no {path.name}).")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise HashlearnFileError(
-            f"{path} is not valid JSON ({exc}); save the index again."
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != 1:
-        raise HashlearnFileError(f"{path} is not a RescoringIndex description.")
-    return meta
