@@ -93,15 +93,18 @@ def _read_parquet(path: Path) -> np.ndarray:
     return np.column_stack([table.column(n).to_numpy() for n in table.column_names])
 
 
-def make_quantizer(method: str, n_bits: int, dim: int, seed: int) -> Any | None:
+def make_quantizer(
+    method: str, n_bits: int, dim: int, seed: int, progress: bool = False
+) -> Any | None:
     """The unfitted estimator of ``method`` at ``n_bits``; ``None`` where it does not apply
-    (``sign`` needs ``bits = d``; no method takes ``bits > d``)."""
+    (``sign`` needs ``bits = d``; no method takes ``bits > d``). ``progress``: the learned
+    rotations show their iterations on stderr."""
     if n_bits > dim or (method == "sign" and n_bits != dim):
         return None
     if method in ("sign", "sign-centred"):
         projection = "none" if n_bits == dim else "pca"
         return make_method("sign", n_bits=n_bits, projection=projection, center=method != "sign")
-    return make_method(method, n_bits=n_bits, random_state=seed)
+    return make_method(method, n_bits=n_bits, random_state=seed, verbose=progress)
 
 
 def compress_report(
@@ -148,7 +151,7 @@ def compress_report(
     jobs = [(m, b) for m in methods for b in bits]
     results, models, skipped = [], {}, []
     for method, n_bits in tqdm(jobs, desc="compress", disable=not progress, leave=False):
-        quantizer = make_quantizer(method, n_bits, dim, seed)
+        quantizer = make_quantizer(method, n_bits, dim, seed, progress)
         if quantizer is None:
             skipped.append({"method": method, "bits": n_bits})
             continue
