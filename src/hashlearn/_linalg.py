@@ -19,9 +19,41 @@ def polar(M: np.ndarray) -> np.ndarray:
 
     This solves every orthogonal Procrustes problem used here; for ITQ, ``M = Vᵀ B`` gives the
     ``R`` minimising ``‖B − V R‖_F`` (Gong & Lazebnik, CVPR 2011, §2.3).
+
+    When a square ``M`` is rank-deficient (e.g. ITQ on features with constant, hence zero-centred,
+    columns) the factor is not unique on the null spaces, and LAPACK's singular vectors there
+    are arbitrary. Our choice, so that results are deterministic: that part maps the canonical
+    basis of ``null(M)`` (:func:`complement_basis`) onto the canonical basis of ``null(Mᵀ)``
+    in order; it does not change ``tr(Uᵀ M)``.
     """
-    P, _, Qt = np.linalg.svd(M, full_matrices=False)
-    return P @ Qt
+    P, s, Qt = np.linalg.svd(M, full_matrices=False)
+    rank = int(np.sum(s > s.max(initial=0.0) * max(M.shape) * np.finfo(np.float64).eps))
+    if M.shape[0] != M.shape[1] or rank == len(s):
+        return P @ Qt
+    U = P[:, :rank] @ Qt[:rank]
+    k = M.shape[0] - rank
+    return U + complement_basis(P[:, :rank], k) @ complement_basis(Qt[:rank].T, k).T
+
+
+def complement_basis(U: np.ndarray, m: int) -> np.ndarray:
+    """``m`` orthonormal columns spanning (part of) the orthogonal complement of ``span(U)``.
+
+    Deterministic, whatever basis ``U`` (d × r, orthonormal columns) is given in: the columns of
+    the complement's projector ``I − U Uᵀ`` (which depends on the subspace only) are
+    orthonormalised greedily, largest residual first (ties by column), and each vector's
+    largest-magnitude entry is made positive.
+    """
+    d = U.shape[0]
+    residual = np.eye(d) - U @ U.T
+    out = np.zeros((d, m))
+    for j in range(m):
+        norms = np.linalg.norm(residual, axis=0)
+        pick = int(np.argmax(np.round(norms, 12)))
+        v = residual[:, pick] / norms[pick]
+        v = v * (1.0 if v[np.argmax(np.abs(np.round(v, 12)))] >= 0 else -1.0)
+        out[:, j] = v
+        residual = residual - np.outer(v, v @ residual)
+    return out
 
 
 def random_orthogonal(k: int, random_state: Any) -> np.ndarray:

@@ -69,6 +69,23 @@ def register(subparsers: Any) -> None:
         default="stable",
         help="rank ties by database id (stable) or average over tie orders (aware)",
     )
+    parser.add_argument(
+        "--neighbours",
+        choices=("cosine", "ip", "l2", "l2-radius"),
+        default=None,
+        help="also score recall of the exact float k-NN (by this similarity) among the Hamming "
+        "top-R, or with l2-radius ITQ's protocol (true neighbours within the mean distance to "
+        "the 50th nearest; P@k and R@k of the Hamming top --k); a features file without labels "
+        "is then scored by these metrics only",
+    )
+    parser.add_argument(
+        "--nn-k", type=int, default=10, help="true neighbours per query for --neighbours"
+    )
+    parser.add_argument(
+        "--candidates",
+        default="10,100",
+        help="comma-separated R: Hamming candidates searched for the true --nn-k (recall k@R)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random_state of the methods")
     add_dataset_options(parser)
     parser.add_argument("--output", default=None, help="write results as JSON here")
@@ -117,13 +134,41 @@ def run(args: argparse.Namespace) -> int:
     else:
         records, meta = _evaluate_dataset(args)
     print(f"{meta['dataset']} (ties={args.ties})")
-    print(format_table(records, results_columns(k=args.k, topk=meta["topk"])))
+    print(format_table(records, _columns(args, records, meta["topk"])))
     if args.output:
         write_json_atomic(args.output, {**meta, "results": records})
         log.info("results written to %s", args.output)
     if args.plot:
         _write_plots(records, Path(args.plot), meta["dataset"])
     return 0
+
+
+def _columns(args: argparse.Namespace, records: list[dict], topk: int | None) -> list:
+    """The label columns (when the dataset has labels), the neighbour columns, the timings."""
+    from hashlearn.evaluation import neighbour_columns
+
+    columns = results_columns(k=args.k, topk=topk)
+    if getattr(args, "neighbours", None) is None:
+        return columns
+    timing = [c for c in columns if c[0].endswith("_s")]
+    labels = [c for c in columns if c not in timing]
+    if all(r.get("map") is None for r in records):
+        labels = [c for c in labels if c[0] in ("method", "bits")]
+    if args.neighbours == "l2-radius":
+        extra = [
+            ("l2r_precision_at_k", f"L2r P@{args.k}", ".4f"),
+            ("l2r_recall_at_k", f"L2r R@{args.k}", ".4f"),
+        ]
+    else:
+        extra = [
+            (key, f"{args.neighbours} R{args.nn_k}@{key.rsplit('@', 1)[1]}", ".4f")
+            for key in neighbour_columns(args.nn_k, _candidates(args))
+        ]
+    return labels + extra + timing
+
+
+def _candidates(args: argparse.Namespace) -> list[int]:
+    return parse_int_list(args.candidates, "--candidates")
 
 
 def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
@@ -152,8 +197,16 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         data_dir=args.data_dir,
         download=args.download,
         progress=not args.quiet,
+        require_labels=args.neighbours is None,
     )
     topk = dataset.resolve_topk(args.topk)
+    if args.nn_k < 1:
+        raise HashlearnInputError(f"--nn-k must be a positive integer, got {args.nn_k}.")
+    neighbour_options = {}
+    if args.neighbours is not None:
+        neighbour_options = dict(
+            neighbours=args.neighbours, nn_k=args.nn_k, candidates=_candidates(args)
+        )
     records = evaluate_grid(
         methods,
         dataset,
@@ -164,11 +217,16 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         k=args.k,
         seed=args.seed,
         ties=args.ties,
+        **neighbour_options,
     )
     return records, {"dataset": dataset.name, "topk": topk, "manifest": dataset.manifest}
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    if args.neighbours is not None:
+        raise HashlearnInputError(
+            "--neighbours applies to --dataset evaluations; a trained run is scored by labels."
+        )
     try:
         from hashlearn.deep import evaluate_run
     except ModuleNotFoundError as exc:
@@ -195,7 +253,11 @@ def _write_plots(records: list[dict], folder: Path, dataset: str) -> None:
     from hashlearn.report import plot_pr_curves
 
     for n_bits in sorted({r["bits"] for r in records}):
-        curves = {r["method"]: r["pr_curve"] for r in records if r["bits"] == n_bits}
+        curves = {
+            r["method"]: r["pr_curve"] for r in records if r["bits"] == n_bits and "pr_curve" in r
+        }
+        if not curves:  # an unlabelled dataset has no precision-recall curves
+            continue
         path = plot_pr_curves(
             curves, folder / f"pr_{dataset}_{n_bits}bits.png", title=f"{dataset}, {n_bits} bits"
         )

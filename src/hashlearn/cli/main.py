@@ -17,6 +17,7 @@ from hashlearn import __version__
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
 from hashlearn.cli import (
+    compress,
     datasets,
     encode,
     evaluate,
@@ -30,7 +31,19 @@ from hashlearn.cli import (
 )
 from hashlearn.cli._common import HelpFormatter, configure_logging
 
-COMMANDS = (evaluate, methods, datasets, train, fit, encode, export, search, index, reproduce)
+COMMANDS = (
+    evaluate,
+    methods,
+    datasets,
+    train,
+    fit,
+    encode,
+    compress,
+    export,
+    search,
+    index,
+    reproduce,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

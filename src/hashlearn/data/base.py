@@ -37,7 +37,8 @@ class Split:
             A split may be built with a function instead, computed on first access and kept
             (so an image set used only through its images never holds its features); for
             image sets without feature vectors that function raises a clear error.
-        y: labels — 1-D int64 class ids, or 2-D multi-hot ``(n, n_classes)`` uint8.
+        y: labels — 1-D int64 class ids, or 2-D multi-hot ``(n, n_classes)`` uint8; ``None``
+            for unlabelled vectors (scored by neighbour metrics only).
         images: uint8 images — an array ``(n, H, W)`` or ``(n, H, W, 3)``, or a lazy
             :class:`hashlearn.data.images.ImageFiles` sequence (``len()``, ``images[i]`` decodes
             one image to a uint8 ``(H, W, 3)`` array) — or ``None`` for feature-only data.
@@ -47,7 +48,7 @@ class Split:
     def __init__(
         self,
         X: FeatureSource,
-        y: np.ndarray,
+        y: np.ndarray | None,
         images: Any,
         indices: np.ndarray,
     ) -> None:
@@ -95,7 +96,7 @@ class Split:
 
     @property
     def is_multilabel(self) -> bool:
-        return self.y.ndim == 2
+        return self.y is not None and self.y.ndim == 2
 
 
 def take_split(
@@ -121,7 +122,7 @@ def take_split(
     features: FeatureSource = (lambda: X(imgs)) if callable(X) else np.ascontiguousarray(X[indices])
     return Split(
         X=features,
-        y=np.ascontiguousarray(y[indices]),
+        y=None if y is None else np.ascontiguousarray(y[indices]),
         images=imgs,
         indices=indices,
     )
@@ -226,7 +227,9 @@ class Dataset:
 
 
 def per_class_counts(y: np.ndarray, n_classes: int) -> list[int]:
-    """Items per class (label-column sums for multi-hot labels)."""
+    """Items per class (label-column sums for multi-hot labels); none without labels."""
+    if y is None:
+        return []
     if y.ndim == 2:
         return [int(v) for v in y.sum(axis=0, dtype=np.int64)]
     return [int(v) for v in np.bincount(y, minlength=n_classes)]
@@ -283,7 +286,7 @@ def make_dataset(
     protocol_description: str,
     split_seed: int,
     X: np.ndarray | Callable[[Any], np.ndarray],
-    y: np.ndarray,
+    y: np.ndarray | None,
     images: Any,
     indices: dict[str, np.ndarray],
     n_classes: int,
@@ -311,7 +314,7 @@ def make_dataset(
         class_names=class_names,
         splits=splits,
         sources=sources,
-        n_pool=len(y),
+        n_pool=len(y if y is not None else X),
         randomised=randomised,
     )
     return Dataset(

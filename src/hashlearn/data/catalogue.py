@@ -58,6 +58,7 @@ def load_dataset(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
     progress: bool = True,
+    require_labels: bool = True,
 ) -> Dataset:
     """Load a registered dataset (or a user's features file) split for retrieval.
 
@@ -77,6 +78,8 @@ def load_dataset(
             packages (see each dataset's documentation).
         download: allow downloading missing files (with checksum verification).
         progress: show progress bars on stderr.
+        require_labels: ``False`` lets a features file without labels load as an unlabelled
+            dataset (``y`` is ``None``), for neighbour metrics.
     """
     split_seed = check_seed(split_seed)
     name_str = os.fspath(name)
@@ -85,7 +88,9 @@ def load_dataset(
         if path.is_dir() or path.suffix.lower() == ".txt":
             kind = "image-folder" if path.is_dir() else "image-list"
             return load_dataset(kind, split_seed, protocol, data_dir=path, progress=progress)
-        dataset = load_files(path, split_seed=split_seed, name=str(path))
+        dataset = load_files(
+            path, split_seed=split_seed, name=str(path), require_labels=require_labels
+        )
         if protocol is not None and protocol != dataset.protocol:
             raise HashlearnInputError(
                 f"protocol {protocol!r} does not apply to {path}, which is split "

@@ -247,13 +247,15 @@ def load_files(
     val_size: SizeArg = 0,
     split_seed: int = 0,
     name: str | None = None,
+    require_labels: bool = True,
 ) -> Dataset:
     """Read your features (and labels) from files and split them like :func:`from_arrays`.
 
     An ``.npz`` holding ready-made splits (``X_query``/``y_query``, ``X_database``/``y_database``
     and optionally ``X_train``/``y_train``, ``X_val``/``y_val``) is used as it is (see
     :func:`hashlearn.data.user.from_splits`); the split arguments are then ignored. The manifest
-    records each file's path, size and SHA-256.
+    records each file's path, size and SHA-256. With ``require_labels=False`` a file without
+    labels gives an unlabelled dataset (``y`` is ``None``; for neighbour metrics).
     """
     files = [features_path] + ([] if labels_path is None else [labels_path])
     path = _existing(features_path, "features")
@@ -267,7 +269,7 @@ def load_files(
                     "ready-made splits need at least X_query/y_query and X_database/y_database."
                 )
             return from_splits(**given, name=name or path.stem, _sources=[file_record(path)])
-    X, y = read_arrays(features_path, labels_path)
+    X, y = read_arrays(features_path, labels_path, require_labels=require_labels)
     return from_arrays(
         X,
         y,
@@ -276,5 +278,6 @@ def load_files(
         val_size=val_size,
         split_seed=split_seed,
         name=name or Path(features_path).stem,
+        require_labels=require_labels,
         _sources=[file_record(f) for f in files],
     )

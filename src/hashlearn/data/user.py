@@ -31,13 +31,16 @@ def from_arrays(
     split_seed: int = 0,
     name: str = "custom",
     images: Any = None,
+    require_labels: bool = True,
     _sources: list[dict[str, Any]] | None = None,
 ) -> Dataset:
     """Split your own features and labels into a retrieval :class:`Dataset`.
 
     Args:
         X: features ``(n, d)``, finite numbers (stored as float32).
-        y: ``n`` class labels (ints or strings) or a multi-hot ``(n, C)`` 0/1 matrix.
+        y: ``n`` class labels (ints or strings) or a multi-hot ``(n, C)`` 0/1 matrix, or
+            ``None`` with ``require_labels=False`` for unlabelled vectors (a seeded random
+            split, scored by neighbour metrics only).
         query_size: query items — a fraction of ``n`` (rounded up) or a count.
         train_size: training items drawn from the database — a fraction of the database,
             a count, or ``None`` to train on the whole database.
@@ -49,7 +52,10 @@ def from_arrays(
     split_seed = check_seed(split_seed)
     X = check_features(X, "X", min_samples=2)
     n = len(X)
-    y, n_classes, class_names = encode_labels(y, n)
+    if y is None and not require_labels:
+        y, n_classes, class_names = None, 0, []
+    else:
+        y, n_classes, class_names = encode_labels(y, n)
     with np.errstate(over="ignore"):
         X32 = X.astype(np.float32)
     if not np.isfinite(X32).all():
@@ -61,19 +67,21 @@ def from_arrays(
         if len(images) != n:
             raise HashlearnInputError(f"images has {len(images)} rows but X has {n}.")
     indices, protocol, description = split_indices(
-        y,
-        n_classes,
+        np.zeros(n, dtype=np.int64) if y is None else y,
+        max(n_classes, 1),
         split_seed,
         query_size=query_size,
         train_size=train_size,
         val_size=val_size,
     )
+    if y is None:
+        protocol, description = "random", "unlabelled: " + description
     sources = list(_sources or [])
     sources.append(
         {
             "origin": "arrays",
             "X_sha256": array_sha256(X32.astype("<f4")),
-            "y_sha256": array_sha256(y.astype("<i8") if y.ndim == 1 else y),
+            "y_sha256": None if y is None else array_sha256(y.astype("<i8") if y.ndim == 1 else y),
         }
     )
     return make_dataset(

@@ -5,6 +5,7 @@ Every index has the same FAISS-style surface: ``add(codes)``, ``search(queries, 
 (distances, ids)``, ``range_search(queries, radius) -> (lims, distances, ids)``, ``reset()``,
 ``len(index)``, ``save`` / ``load``; :class:`HammingIndex` and :class:`MIHIndex` also take
 ``add_with_ids`` / ``remove_ids`` and read or grow on-disk code stores (:func:`read_index`).
+:class:`RescoringIndex` takes float vectors: binary candidates, then exact rescoring.
 """
 
 from hashlearn.index.base import BinaryIndex
@@ -13,6 +14,7 @@ from hashlearn.index.hamming import HammingIndex
 from hashlearn.index.io import read_index
 from hashlearn.index.mih import MIHIndex
 from hashlearn.index.milvus import MilvusBinaryIndex
+from hashlearn.index.rescoring import RescoringIndex
 
 __all__ = [
     "BinaryIndex",
@@ -20,5 +22,6 @@ __all__ = [
     "HammingIndex",
     "MIHIndex",
     "MilvusBinaryIndex",
+    "RescoringIndex",
     "read_index",
 ]

@@ -4,7 +4,8 @@ One mechanism for ITQ, H²Q and the random-rotation control; subclasses only cho
 (:meth:`RotationQuantizer._fit_rotation`) and two preprocessing switches:
 
 1. **Projection.** When the input dimension ``d`` equals ``n_bits`` (the post-hoc deep hashing
-   case: a network's k-dimensional embedding) nothing precedes the rotation. When ``d > n_bits``
+   case: a network's k-dimensional embedding; 1 bit per dimension of a sentence embedding)
+   nothing precedes the rotation; constant (dead) columns are allowed there. When ``d > n_bits``
    the features are centred and projected on their top ``n_bits`` principal directions first
    (``mean_``, ``components_``), as in PCA-ITQ (Gong & Lazebnik, CVPR 2011).
 2. **Centring without projection** (``_center_unprojected``): ITQ centres (it is defined on
@@ -87,14 +88,11 @@ class RotationQuantizer(BaseHasher):
                     f"n_bits={n_bits}; lower n_bits or drop the constant/duplicate columns."
                 )
         else:
-            if len(constant):
-                raise HashlearnInputError(
-                    f"column {constant[0]} of X is constant ({len(constant)} constant columns): "
-                    "with n_bits equal to the input dimension every column becomes a bit and a "
-                    "constant one carries no information; drop it or pass a smaller n_bits "
-                    "(a PCA projection then precedes the rotation)."
-                )
+            # Constant (dead) columns are allowed: the rotation mixes them with the others, and
+            # its part that acts on them only is fixed deterministically (see _linalg.polar).
             self.mean_ = safe_mean(X) if self._center_unprojected() else None
+            if self.mean_ is not None and len(constant):
+                self.mean_[constant] = X[0, constant]  # centred constant columns exactly 0
             self.components_ = None
             Z = X if self.mean_ is None else X - self.mean_.astype(X.dtype)
         if self.rescale_rows:
