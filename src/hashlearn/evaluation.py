@@ -4,20 +4,35 @@ Protocol: each method is fitted on the dataset's ``train`` split (with labels fo
 methods), ``query`` and ``database`` are encoded, the database is searched exactly with
 :class:`hashlearn.index.HammingIndex`, and :func:`hashlearn.metrics.evaluate_retrieval`
 scores the Hamming ranking. A trained deep run is scored by the same
-:func:`evaluate_encoder` (through :func:`hashlearn.deep.evaluate_run`).
+:func:`evaluate_encoder` (through :func:`evaluate_run`), and so are the deep cells of
+``hashlearn reproduce``: one scoring path, one record layout.
+
+This module sits above the methods (``deep`` included) and below ``reproduce`` and the CLI;
+it imports ``hashlearn.deep`` only inside :func:`evaluate_run`, so torch stays optional.
+The defaults of every evaluation option are those of :mod:`hashlearn.vocab`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from hashlearn._validation import HashlearnInputError
 from hashlearn.catalogue import make_method
-from hashlearn.data import Dataset
+from hashlearn.data import Dataset, load_dataset
 from hashlearn.index import HammingIndex
 from hashlearn.metrics import evaluate_retrieval
+from hashlearn.vocab import (
+    DEFAULT_K,
+    DEFAULT_NO_RELEVANT,
+    DEFAULT_RADIUS,
+    DEFAULT_TIES,
+    DEFAULT_TOPK,
+)
 
 log = logging.getLogger("hashlearn")
 
@@ -27,17 +42,19 @@ def evaluate_method(
     dataset: Dataset,
     n_bits: int,
     *,
-    topk: int | None = None,
-    k: int = 100,
+    topk: int | str | None = DEFAULT_TOPK,
+    k: int = DEFAULT_K,
     seed: int = 0,
-    ties: str = "stable",
+    ties: str = DEFAULT_TIES,
     params: dict[str, Any] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Fit one method at one code length on ``dataset`` and score it.
 
     Args:
         method: a registered method name, or an unfitted estimator.
         params: extra constructor parameters for a named method.
+        **options: ``radius``, ``no_relevant``, ``rules`` of :func:`evaluate_encoder`.
 
     Returns:
         The record of :func:`evaluate_encoder`, with ``fit_s`` the seconds of ``fit``.
@@ -61,6 +78,7 @@ def evaluate_method(
         topk=topk,
         k=k,
         ties=ties,
+        **options,
     )
 
 
@@ -73,10 +91,12 @@ def evaluate_encoder(
     seed: int | None = None,
     field: str = "X",
     fit_s: float | None = None,
-    topk: int | None = None,
-    k: int = 100,
-    ties: str = "stable",
-    radius: int = 2,
+    topk: int | str | None = DEFAULT_TOPK,
+    k: int = DEFAULT_K,
+    ties: str = DEFAULT_TIES,
+    radius: int = DEFAULT_RADIUS,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
+    rules: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Score a fitted encoder: encode ``query`` and ``database``, search, evaluate.
 
@@ -92,7 +112,13 @@ def evaluate_encoder(
         field: which input of the splits the model encodes: ``"X"`` (features) or
             ``"images"``.
         fit_s: seconds the fit took, recorded as is (None when not measured here).
-        topk, k, ties, radius: see :func:`hashlearn.metrics.evaluate_retrieval`.
+        topk: mAP cut-off: an int, ``"protocol"`` (the dataset protocol's, see
+            :meth:`hashlearn.data.Dataset.resolve_topk`), ``"all"`` or None (mAP@all).
+        k, ties, radius, no_relevant: see :func:`hashlearn.metrics.evaluate_retrieval`;
+            ``ties="continuous"`` orders Hamming ties by ``model.transform`` of the items.
+        rules: further named sets of these options (e.g. a paper's rules), each scored on
+            the same codes into ``record["rules"][name]`` (``map``, ``precision_at_k``,
+            ``recall_at_k`` and the options used).
 
     Returns:
         A JSON-ready record: ``method``, ``bits``, ``seed``, ``dataset``, ``split_seed``, the
@@ -112,17 +138,37 @@ def evaluate_encoder(
     index.search(query_codes, min(k, len(index)))
     search_s = time.perf_counter() - start
 
-    scores = evaluate_retrieval(
-        query_codes,
-        db_codes,
-        dataset.query.y,
-        dataset.database.y,
-        topk=topk,
-        k=k,
-        ties=ties,
-        radius=radius,
-        n_bits=n_bits,
-    )
+    main = {"topk": topk, "k": k, "ties": ties, "radius": radius, "no_relevant": no_relevant}
+    every = [main, *(dict(r) for r in (rules or {}).values())]
+    embeddings: tuple[Any, Any] = (None, None)
+    if any(r.get("ties") == "continuous" for r in every):
+        embeddings = (model.transform(query), model.transform(database))
+
+    def score(options: Mapping[str, Any]) -> dict[str, Any]:
+        options = {**main, **options}
+        continuous = options["ties"] == "continuous"
+        return evaluate_retrieval(
+            query_codes,
+            db_codes,
+            dataset.query.y,
+            dataset.database.y,
+            topk=dataset.resolve_topk(options["topk"]),
+            k=options["k"],
+            ties=options["ties"],
+            radius=options["radius"],
+            n_bits=n_bits,
+            no_relevant=options["no_relevant"],
+            query_embeddings=embeddings[0] if continuous else None,
+            db_embeddings=embeddings[1] if continuous else None,
+        )
+
+    scores = score(main)
+    if rules:
+        keep = ("map", "topk", "k", "ties", "no_relevant", "precision_at_k", "recall_at_k")
+        scores["rules"] = {
+            name: {key: value for key, value in score(r).items() if key in keep}
+            for name, r in rules.items()
+        }
     record = {
         "method": method,
         "bits": n_bits,
@@ -165,3 +211,70 @@ def evaluate_grid(
         extra = (params or {}).get(method)
         records.append(evaluate_method(method, dataset, n_bits, params=extra, **kwargs))
     return records
+
+
+#: Options of :func:`evaluate_run` passed on to :func:`evaluate_encoder`.
+METRIC_OPTIONS = ("k", "radius", "ties", "no_relevant", "rules")
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    topk: int | str | None = DEFAULT_TOPK,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    device: Any = "auto",
+    **metric_kwargs: Any,
+) -> dict:
+    """Encode a trained deep run's dataset query and database splits and evaluate retrieval.
+
+    Uses the dataset name, protocol and split seed recorded in ``config.json``, so the numbers
+    are on the same split as training (the query split was never used for model selection).
+    Scored by :func:`evaluate_encoder`, the path of the shallow methods: the record has the
+    same keys (``method`` is the run directory's name, ``seed`` the training seed, ``fit_s``
+    None: training time is in the run's ``result.json``).
+
+    Args:
+        run_dir: a run directory written by ``hashlearn train``.
+        topk: mAP cut-off: ``"protocol"`` (the dataset protocol's, e.g. 5000 for CIFAR-10
+            ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
+            ``"all"`` for mAP@all.
+        data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
+            default search path).
+        download: let ``load_dataset`` download missing dataset files (False: fail with
+            instructions instead).
+        device: where to encode (see :func:`hashlearn.deep.load_run`).
+        **metric_kwargs: ``k``, ``radius``, ``ties``, ``no_relevant``, ``rules`` of
+            :func:`evaluate_encoder`, left at its defaults when not given.
+    """
+    unknown = sorted(set(metric_kwargs) - set(METRIC_OPTIONS))
+    if unknown:
+        raise HashlearnInputError(
+            f"unknown evaluation option(s) {unknown}; evaluate_run accepts "
+            f"{sorted(METRIC_OPTIONS)}."
+        )
+    from hashlearn.deep import load_run
+
+    hasher = load_run(run_dir, device=device)
+    data = hasher.config.get("dataset")
+    if not data or not data.get("name"):
+        raise HashlearnInputError(
+            f"{run_dir} was trained on in-memory arrays, not a named dataset; encode your "
+            "query/database with load_run(...).encode and call hashlearn.metrics yourself."
+        )
+    kwargs: dict[str, Any] = {"split_seed": data["split_seed"], "download": download}
+    if data.get("protocol"):
+        kwargs["protocol"] = data["protocol"]
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    dataset = load_dataset(data["name"], **kwargs)
+    return evaluate_encoder(
+        hasher,
+        dataset,
+        method=Path(run_dir).resolve().name,
+        n_bits=hasher.n_bits,
+        seed=hasher.config["train"]["seed"],
+        field="X" if hasher.input_kind == "features" else "images",
+        topk=topk,
+        **metric_kwargs,
+    )

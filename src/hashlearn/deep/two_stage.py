@@ -17,10 +17,12 @@ import numpy as np
 from hashlearn._validation import HashlearnInputError
 from hashlearn.deep.config import TrainConfig
 from hashlearn.quantize import H2Q, ITQ
+from hashlearn.vocab import TWO_STAGE
 
 log = logging.getLogger("hashlearn")
 
-ROTATION_FILES = {"h2q": "h2q.npz", "itq": "itq.npz"}
+#: Strategy → the run directory's file of the fitted rotation (the table of hashlearn.vocab).
+ROTATION_FILES = TWO_STAGE
 
 
 def rotation_class(quantization: str) -> type:
