@@ -40,10 +40,10 @@ EVALUATION_DEFAULTS = MappingProxyType(
 )
 
 #: Quantization strategies of a deep run (:mod:`hashlearn.deep.quantization`).
-QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q", "itq")
+QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q", "itq", "itq-centred")
 #: The two-stage strategies (a rotation fitted after training, :mod:`hashlearn.deep.two_stage`)
 #: and the file of the run directory that holds the fitted rotation.
-TWO_STAGE = MappingProxyType({"h2q": "h2q.npz", "itq": "itq.npz"})
+TWO_STAGE = MappingProxyType({"h2q": "h2q.npz", "itq": "itq.npz", "itq-centred": "itq.npz"})
 
 #: ImageNet-pretrained backbones (:mod:`hashlearn.deep.backbones`) and every backbone.
 PRETRAINED_BACKBONES = ("alexnet", "vgg16", "resnet50", "efficientnet-lite0")
