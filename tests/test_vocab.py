@@ -3,6 +3,7 @@ and every evaluation default is the one of :mod:`hashlearn.vocab`."""
 
 import argparse
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from hashlearn import evaluation, vocab
 from hashlearn._validation import HashlearnInputError
 from hashlearn.cli import train as train_cli
 from hashlearn.cli.evaluate import parse_topk
-from hashlearn.cli.main import build_parser
+from hashlearn.cli.main import build_parser, main
 from hashlearn.data import load_dataset
 from hashlearn.metrics import evaluate_retrieval
 from hashlearn.reproduce.config import parse_config
@@ -145,3 +146,13 @@ def test_quantizations_and_backbones_are_one_table():
                 "shallow": [{"methods": ["sign"], "bits": [8]}],
             }
         )
+
+
+@pytest.mark.parametrize("ties", vocab.TIES)
+def test_cli_evaluate_runs_every_tie_rule(tmp_path, ties):
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--dataset", "digits", "--method", "itq", "--bits", "8", "--quiet"]
+    args += ["--ties", ties, "--no-relevant", "zero", "--output", str(out)]
+    assert main(args) == 0
+    (record,) = json.loads(out.read_text())["results"]
+    assert (record["ties"], record["no_relevant"], record["n_excluded"]) == (ties, "zero", 0)
