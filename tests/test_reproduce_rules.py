@@ -1,6 +1,7 @@
 """Our numbers beside a paper's are scored under that paper's rules (ties, AP normalisation,
 cut-off) on the paper's database protocol; a record scored otherwise shows no difference."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 from hashlearn.catalogue import make_method
 from hashlearn.data import load_dataset
 from hashlearn.metrics import mean_average_precision, precision_at_k
-from hashlearn.reproduce import run_grid
-from hashlearn.reproduce.config import parse_config
+from hashlearn.reproduce import load_config, run_grid
+from hashlearn.reproduce.config import _revisions, config_hash, parse_config
 from hashlearn.reproduce.published import PUBLISHED, RULES, comparison_rules, table_value
 from hashlearn.reproduce.report import published_sections
 
@@ -110,3 +111,22 @@ def test_report_prints_a_difference_only_for_records_under_the_papers_rules():
 
     assert dch_row([scored])[3:] == ["0.7000", f"{0.70 - published:+.4f}"]
     assert dch_row([base])[3:] == ["-", "-"]  # measured under other rules: not compared
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_results_folders_keep_their_hash_unless_a_revision_applies():
+    checked = 0
+    for saved in sorted((ROOT / "reports").glob("*/config.json")):
+        toml = ROOT / "configs" / f"{saved.parent.name}.toml"
+        if not toml.is_file():
+            continue
+        config = load_config(toml)
+        same = config_hash(config) == json.loads(saved.read_text())["config_sha256"]
+        assert same is not bool(_revisions(config)), saved.parent.name
+        checked += 1
+    assert checked >= 3
+    h2q = load_config(ROOT / "configs" / "h2q-cifar10.toml")
+    assert _revisions(h2q) == ["itq-uncentred", "cifar10-h2q-53000"]
+    assert _revisions(load_config(ROOT / "configs" / "hswd-cifar10.toml")) == []
