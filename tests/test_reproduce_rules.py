@@ -11,9 +11,10 @@ from hashlearn.catalogue import make_method
 from hashlearn.data import load_dataset
 from hashlearn.metrics import mean_average_precision, precision_at_k
 from hashlearn.reproduce import load_config, run_grid
-from hashlearn.reproduce.config import _revisions, config_hash, parse_config
+from hashlearn.reproduce.config import config_hash, parse_config
 from hashlearn.reproduce.published import PUBLISHED, RULES, comparison_rules, table_value
 from hashlearn.reproduce.report import published_sections
+from hashlearn.reproduce.revisions import revisions_of as _revisions
 
 
 def write_cifar_like(folder: Path, per_class: int = 750) -> None:
@@ -130,3 +131,11 @@ def test_committed_results_folders_keep_their_hash_unless_a_revision_applies():
     h2q = load_config(ROOT / "configs" / "h2q-cifar10.toml")
     assert _revisions(h2q) == ["itq-uncentred", "cifar10-h2q-53000"]
     assert _revisions(load_config(ROOT / "configs" / "hswd-cifar10.toml")) == []
+
+
+def test_h2q_sgd_configs_carry_the_solver_revision():
+    block = {"methods": ["h2q"], "bits": [8], "params": {"h2q": {"solver": "sgd"}}}
+    config = parse_config({"dataset": {"name": "digits"}, "shallow": [block]})
+    assert _revisions(config) == ["h2q-sgd-authors"]
+    block["params"] = {"solver": "fast"}
+    assert _revisions(parse_config({"dataset": {"name": "digits"}, "shallow": [block]})) == []

@@ -43,6 +43,7 @@ from typing import Any
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
+from hashlearn.reproduce.revisions import revisions_of
 from hashlearn.vocab import (
     DEFAULT_NO_RELEVANT,
     EVALUATION_DEFAULTS,
@@ -342,31 +343,11 @@ def load_config(path: str | os.PathLike) -> dict:
     return parse_config(raw)
 
 
-#: Changes of what a config's text means, each named in the hash of the configs it touches
-#: (so a results folder written before is refused instead of mixing old and new cells).
-REVISIONS = {
-    "itq-uncentred": "the two-stage itq does not centre (the H2Q authors' baseline)",
-    "cifar10-h2q-53000": "the cifar10 h2q database holds the training images out (53,000)",
-}
-
-
-def _revisions(config: dict) -> list[str]:
-    out = []
-    if any("itq" in block["quantization"] for block in config["deep"]):
-        out.append("itq-uncentred")
-    for block in [{"dataset": {}}, *config["shallow"], *config["deep"]]:
-        spec = {**config["dataset"], **block["dataset"]}
-        if spec.get("name") == "cifar10" and spec.get("protocol") in (None, "h2q"):
-            out.append("cifar10-h2q-53000")
-            break
-    return out
-
-
 def config_hash(config: dict) -> str:
     """SHA-256 of what defines the results: the config without data locations and devices
-    (and the :data:`REVISIONS` that apply to it)."""
+    (and the revisions of :mod:`hashlearn.reproduce.revisions` that apply to it)."""
     core = copy.deepcopy(config)
-    revisions = _revisions(config)
+    revisions = revisions_of(config)
     if revisions:
         core["revisions"] = revisions
     for section in [core["dataset"], *(b["dataset"] for b in core["shallow"] + core["deep"])]:
