@@ -23,6 +23,7 @@ from typing import Any
 
 from hashlearn._validation import HashlearnInputError
 from hashlearn.catalogue import make_method
+from hashlearn.codes import pack
 from hashlearn.data import Dataset, load_dataset
 from hashlearn.index import HammingIndex
 from hashlearn.metrics import evaluate_retrieval
@@ -105,7 +106,8 @@ def evaluate_encoder(
 
     Args:
         model: anything with ``encode(X) -> packed uint8 codes`` (a fitted method, a
-            :class:`hashlearn.deep.DeepHasher`).
+            :class:`hashlearn.deep.DeepHasher`); with ``ties="continuous"`` anywhere, also
+            ``transform(X)``, whose signs are then the codes (one pass over the items).
         method: the name recorded under ``"method"``.
         n_bits: the code length (``"bits"``).
         seed: the method's seed, recorded as is.
@@ -126,9 +128,18 @@ def evaluate_encoder(
         search of every query with :class:`HammingIndex`).
     """
     query, database = getattr(dataset.query, field), getattr(dataset.database, field)
+    main = {"topk": topk, "k": k, "ties": ties, "radius": radius, "no_relevant": no_relevant}
+    every = [main, *(dict(r) for r in (rules or {}).values())]
+    embeddings: tuple[Any, Any] = (None, None)
     start = time.perf_counter()
-    query_codes = model.encode(query)
-    db_codes = model.encode(database)
+    if any(r.get("ties") == "continuous" for r in every):
+        # One pass: the codes are the signs of the continuous codes (as every hashlearn
+        # encoder's ``encode``, and the H2Q authors' ``hashes = sign(features)``).
+        embeddings = (model.transform(query), model.transform(database))
+        query_codes, db_codes = pack(embeddings[0]), pack(embeddings[1])
+    else:
+        query_codes = model.encode(query)
+        db_codes = model.encode(database)
     encode_s = time.perf_counter() - start
 
     index = HammingIndex(n_bits)
@@ -137,12 +148,6 @@ def evaluate_encoder(
     start = time.perf_counter()
     index.search(query_codes, min(k, len(index)))
     search_s = time.perf_counter() - start
-
-    main = {"topk": topk, "k": k, "ties": ties, "radius": radius, "no_relevant": no_relevant}
-    every = [main, *(dict(r) for r in (rules or {}).values())]
-    embeddings: tuple[Any, Any] = (None, None)
-    if any(r.get("ties") == "continuous" for r in every):
-        embeddings = (model.transform(query), model.transform(database))
 
     def score(options: Mapping[str, Any]) -> dict[str, Any]:
         options = {**main, **options}
