@@ -177,7 +177,8 @@ def build_sections(records: list[dict], config: dict) -> list[Section]:
     out.append(
         ("p", f"Dataset **{ds.get('dataset', '?')}**, protocol {ds.get('protocol')}, split seed "
               f"{ds.get('split_seed')}; {len(records)} finished cells; mAP cut-off "
-              f"{ds.get('topk') or 'all'}, P@{ev['k']}, ties {ev['ties']}.")
+              f"{ds.get('topk') or 'all'}, P@{ev['k']}, ties {ev['ties']}, queries without "
+              f"relevant items: {ev.get('no_relevant', 'skip')}.")
     )  # fmt: skip
     for kind in ("shallow", "deep"):
         part = [r for r in records if r["kind"] == kind]
