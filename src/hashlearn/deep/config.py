@@ -49,7 +49,8 @@ class TrainConfig:
     Args:
         loss: similarity loss name (``hashlearn.deep.losses.available_losses()``).
         n_bits: code length.
-        quantization: ``none``, ``penalty``, ``hswd``, ``swd`` or ``h2q`` (two-stage).
+        quantization: a name of ``hashlearn.vocab.QUANTIZATIONS`` (``h2q``, ``itq`` and
+            ``itq-centred`` are two-stage).
         quantization_weight: weight of the quantization term (None = the strategy's default).
         n_projections: random projections of ``swd``.
         loss_kwargs: extra constructor arguments of the loss.
