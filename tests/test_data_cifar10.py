@@ -110,22 +110,22 @@ def test_data_dir_may_be_the_batches_folder_itself_or_hashlearn_data(pool, isola
 
 
 def test_protocols_h2q_and_hswd_sizes_seeds_and_map_cutoff(isolated):
-    # 700 images per class: just enough for H2Q's 100 query + 100 val + 500 train per class
-    images, y, n_train = make_pool(per_class_train=600, per_class_test=100)
+    # 750 images per class: H2Q's 100 query + 100 val + 500 train per class and 50 more
+    images, y, n_train = make_pool(per_class_train=650, per_class_test=100)
     write_bin(isolated / "cifar-10-batches-bin", images, y, n_train)
     h2q = load_dataset("cifar10", split_seed=3, protocol="h2q", data_dir=isolated)
     assert (len(h2q.query), len(h2q.val), len(h2q.train)) == (1000, 1000, 5000)
-    assert len(h2q.database) == 7000 - 2000
-    assert np.isin(h2q.train.indices, h2q.database.indices).all()
+    assert len(h2q.database) == 7500 - 7000
+    assert not np.isin(h2q.train.indices, h2q.database.indices).any()  # train held out
     assert np.bincount(h2q.query.y, minlength=10).tolist() == [100] * 10
     assert h2q.manifest["protocol_parameters"]["map_topk"] == 5000
-    assert h2q.map_topk == 5000 and h2q.resolve_topk() == 5000
+    assert h2q.map_topk == 5000 and h2q.resolve_topk() == 500  # capped at the database
 
     hswd = load_dataset("cifar10", split_seed=3, protocol="hswd", data_dir=isolated)
-    assert (len(hswd.query), len(hswd.train), len(hswd.database)) == (1000, 5000, 1000)
+    assert (len(hswd.query), len(hswd.train), len(hswd.database)) == (1000, 5000, 1500)
     assert hswd.val is None
     pooled = np.concatenate([hswd.query.indices, hswd.train.indices, hswd.database.indices])
-    assert len(np.unique(pooled)) == 7000  # train held out of the database
+    assert len(np.unique(pooled)) == 7500  # train held out of the database
     assert np.bincount(hswd.train.y, minlength=10).tolist() == [500] * 10
     assert hswd.manifest["protocol_parameters"]["map_topk"] is None
     assert hswd.manifest["protocol_parameters"]["train_in_database"] is False
@@ -137,14 +137,15 @@ def test_protocols_h2q_and_hswd_sizes_seeds_and_map_cutoff(isolated):
 
 
 def test_evaluate_uses_the_protocol_map_cutoff_unless_given(isolated, capsys):
-    images, y, n_train = make_pool(per_class_train=600, per_class_test=100)
+    images, y, n_train = make_pool(per_class_train=650, per_class_test=100)
     write_bin(isolated / "cifar-10-batches-bin", images, y, n_train)
     out = isolated / "h2q.json"
     args = ["evaluate", "--dataset", "cifar10", "--data-dir", str(isolated), "--quiet"]
     args += ["--method", "lsh", "--bits", "8", "--protocol", "h2q", "--output", str(out)]
     assert main(args) == 0
-    assert json.loads(out.read_text())["topk"] == 5000
-    assert "mAP@5000" in capsys.readouterr().out
+    # mAP@5000, capped at this small pool's 500-image database
+    assert json.loads(out.read_text())["topk"] == 500
+    assert "mAP@500" in capsys.readouterr().out
     h2q = load_dataset("cifar10", protocol="h2q", data_dir=isolated)
     hswd = load_dataset("cifar10", protocol="hswd", data_dir=isolated)
     assert h2q.resolve_topk("all") is None and h2q.resolve_topk(100) == 100
@@ -231,3 +232,23 @@ def test_unknown_protocol_lists_the_choices(pool, isolated):
     write_bin(isolated / "cifar-10-batches-bin", images, y, n_train)
     with pytest.raises(HashlearnInputError, match="h2q, hswd, official"):
         load_dataset("cifar10", protocol="hashnet", data_dir=isolated)
+
+
+def test_h2q_protocol_sizes_on_a_full_size_cifar_like_label_array():
+    # The H2Q authors' split (Lucas-Schwengber/h2q src/data/process/CIFAR_10.py): per class
+    # 500 train, 100 query, 100 val; the database is the other 53,000 images.
+    y = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 6000))
+    assert cifar10.H2Q.sizes(10, len(y)) == {
+        "train": 5000, "query": 1000, "val": 1000, "database": 53000
+    }  # fmt: skip
+    splits = cifar10.H2Q.draw(y, 10, split_seed=0)
+    sizes = {name: len(rows) for name, rows in splits.items()}
+    assert sizes == {"train": 5000, "query": 1000, "val": 1000, "database": 53000}
+    pooled = np.concatenate(list(splits.values()))
+    assert len(np.unique(pooled)) == 60000  # disjoint and covering: train not in the database
+    for name, per_class in (("train", 500), ("query", 100), ("val", 100)):
+        assert np.bincount(y[splits[name]], minlength=10).tolist() == [per_class] * 10
+    hswd = cifar10.HSWD.draw(y, 10, split_seed=0)
+    assert {n: len(r) for n, r in hswd.items() if r is not None} == {
+        "train": 5000, "query": 1000, "database": 54000
+    }  # fmt: skip

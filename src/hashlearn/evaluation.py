@@ -6,20 +6,28 @@ methods), ``query`` and ``database`` are encoded, the database is searched exact
 scores the Hamming ranking against the labels. With ``neighbours`` (a float metric), the
 Hamming top-R of each query is also scored against the exact float k-NN of its features
 (:func:`neighbour_scores`); a dataset without labels gets these neighbour metrics only. A
-trained deep run is scored by the same
-:func:`evaluate_encoder` (through :func:`hashlearn.deep.evaluate_run`).
+trained deep run is scored by the same :func:`evaluate_encoder` (through
+:func:`evaluate_run`), and so are the deep cells of ``hashlearn reproduce``: one scoring path,
+one record layout.
+
+This module sits above the methods (``deep`` included) and below ``reproduce`` and the CLI;
+it imports ``hashlearn.deep`` only inside :func:`evaluate_run`, so torch stays optional.
+The defaults of every evaluation option are those of :mod:`hashlearn.vocab`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from hashlearn._validation import HashlearnInputError
 from hashlearn.catalogue import make_method
-from hashlearn.data import Dataset
+from hashlearn.codes import pack
+from hashlearn.data import Dataset, load_dataset
 from hashlearn.index import HammingIndex
 from hashlearn.metrics import (
     euclidean_ground_truth,
@@ -27,6 +35,13 @@ from hashlearn.metrics import (
     exact_knn,
     knn_recall,
     relevant_recall_precision,
+)
+from hashlearn.vocab import (
+    DEFAULT_K,
+    DEFAULT_NO_RELEVANT,
+    DEFAULT_RADIUS,
+    DEFAULT_TIES,
+    DEFAULT_TOPK,
 )
 
 log = logging.getLogger("hashlearn")
@@ -37,19 +52,20 @@ def evaluate_method(
     dataset: Dataset,
     n_bits: int,
     *,
-    topk: int | None = None,
-    k: int = 100,
+    topk: int | str | None = DEFAULT_TOPK,
+    k: int = DEFAULT_K,
     seed: int = 0,
-    ties: str = "stable",
+    ties: str = DEFAULT_TIES,
     params: dict[str, Any] | None = None,
-    **neighbour_options: Any,
+    **options: Any,
 ) -> dict[str, Any]:
     """Fit one method at one code length on ``dataset`` and score it.
 
     Args:
         method: a registered method name, or an unfitted estimator.
         params: extra constructor parameters for a named method.
-        neighbour_options: ``neighbours``, ``nn_k``, ``candidates`` of :func:`evaluate_encoder`.
+        **options: ``radius``, ``no_relevant``, ``rules``, ``neighbours``, ``nn_k``,
+            ``candidates`` of :func:`evaluate_encoder`.
 
     Returns:
         The record of :func:`evaluate_encoder`, with ``fit_s`` the seconds of ``fit``.
@@ -73,7 +89,7 @@ def evaluate_method(
         topk=topk,
         k=k,
         ties=ties,
-        **neighbour_options,
+        **options,
     )
 
 
@@ -123,10 +139,12 @@ def evaluate_encoder(
     seed: int | None = None,
     field: str = "X",
     fit_s: float | None = None,
-    topk: int | None = None,
-    k: int = 100,
-    ties: str = "stable",
-    radius: int = 2,
+    topk: int | str | None = DEFAULT_TOPK,
+    k: int = DEFAULT_K,
+    ties: str = DEFAULT_TIES,
+    radius: int = DEFAULT_RADIUS,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
+    rules: Mapping[str, Mapping[str, Any]] | None = None,
     neighbours: str | None = None,
     nn_k: int = 10,
     candidates: Iterable[int] = (10, 100),
@@ -138,15 +156,23 @@ def evaluate_encoder(
 
     Args:
         model: anything with ``encode(X) -> packed uint8 codes`` (a fitted method, a
-            :class:`hashlearn.deep.DeepHasher`).
+            :class:`hashlearn.deep.DeepHasher`); with ``ties="continuous"`` anywhere, also
+            ``transform(X)``, whose signs are then the codes (one pass over the items).
         method: the name recorded under ``"method"``.
         n_bits: the code length (``"bits"``).
         seed: the method's seed, recorded as is.
         field: which input of the splits the model encodes: ``"X"`` (features) or
             ``"images"``.
         fit_s: seconds the fit took, recorded as is (None when not measured here).
-        topk, k, ties, radius: see :func:`hashlearn.metrics.evaluate_retrieval` (skipped, and
-            recorded as ``None``, when the dataset has no labels).
+        topk: mAP cut-off: an int, ``"protocol"`` (the dataset protocol's, see
+            :meth:`hashlearn.data.Dataset.resolve_topk`), ``"all"`` or None (mAP@all).
+        k, ties, radius, no_relevant: see :func:`hashlearn.metrics.evaluate_retrieval`;
+            ``ties="continuous"`` orders Hamming ties by ``model.transform`` of the items.
+            The label metrics are skipped (and recorded as ``None``) when the dataset has no
+            labels.
+        rules: further named sets of these options (e.g. a paper's rules), each scored on
+            the same codes into ``record["rules"][name]`` (``map``, ``precision_at_k``,
+            ``recall_at_k`` and the options used).
         neighbours: ``"cosine"``, ``"ip"`` or ``"l2"`` adds :func:`neighbour_scores` with
             ``nn_k`` and ``candidates``; ``"l2-radius"`` adds :func:`euclidean_scores` (ITQ's
             protocol) at ``k`` (one of them is required for a dataset without labels).
@@ -157,9 +183,18 @@ def evaluate_encoder(
         search of every query with :class:`HammingIndex`).
     """
     query, database = getattr(dataset.query, field), getattr(dataset.database, field)
+    main = {"topk": topk, "k": k, "ties": ties, "radius": radius, "no_relevant": no_relevant}
+    every = [main, *(dict(r) for r in (rules or {}).values())]
+    embeddings: tuple[Any, Any] = (None, None)
     start = time.perf_counter()
-    query_codes = model.encode(query)
-    db_codes = model.encode(database)
+    if any(r.get("ties") == "continuous" for r in every):
+        # One pass: the codes are the signs of the continuous codes (as every hashlearn
+        # encoder's ``encode``, and the H2Q authors' ``hashes = sign(features)``).
+        embeddings = (model.transform(query), model.transform(database))
+        query_codes, db_codes = pack(embeddings[0]), pack(embeddings[1])
+    else:
+        query_codes = model.encode(query)
+        db_codes = model.encode(database)
     encode_s = time.perf_counter() - start
 
     index = HammingIndex(n_bits)
@@ -174,31 +209,45 @@ def evaluate_encoder(
             f"{dataset.name} has no labels, so only neighbour metrics can score it; pass "
             "neighbours='cosine', 'ip' or 'l2' (--neighbours on the command line)."
         )
-    scores: dict[str, Any] = {}
-    if dataset.query.y is not None:
-        scores = evaluate_retrieval(
+
+    def score(options: Mapping[str, Any]) -> dict[str, Any]:
+        options = {**main, **options}
+        continuous = options["ties"] == "continuous"
+        return evaluate_retrieval(
             query_codes,
             db_codes,
             dataset.query.y,
             dataset.database.y,
-            topk=topk,
-            k=k,
-            ties=ties,
-            radius=radius,
+            topk=dataset.resolve_topk(options["topk"]),
+            k=options["k"],
+            ties=options["ties"],
+            radius=options["radius"],
             n_bits=n_bits,
+            no_relevant=options["no_relevant"],
+            query_embeddings=embeddings[0] if continuous else None,
+            db_embeddings=embeddings[1] if continuous else None,
         )
+
+    scores: dict[str, Any] = {}
+    if dataset.query.y is not None:
+        scores = score(main)
+        if rules:
+            keep = ("map", "topk", "k", "ties", "no_relevant", "precision_at_k", "recall_at_k")
+            scores["rules"] = {
+                name: {key: value for key, value in score(r).items() if key in keep}
+                for name, r in rules.items()
+            }
     if neighbours == "l2-radius":
         scores.update(
             euclidean_scores(index, query_codes, dataset.query.X, dataset.database.X, k=k)
         )
     elif neighbours is not None:
-        query_X, db_X = dataset.query.X, dataset.database.X
         scores.update(
             neighbour_scores(
                 index,
                 query_codes,
-                query_X,
-                db_X,
+                dataset.query.X,
+                dataset.database.X,
                 metric=neighbours,
                 nn_k=nn_k,
                 candidates=candidates,
@@ -246,3 +295,70 @@ def evaluate_grid(
         extra = (params or {}).get(method)
         records.append(evaluate_method(method, dataset, n_bits, params=extra, **kwargs))
     return records
+
+
+#: Options of :func:`evaluate_run` passed on to :func:`evaluate_encoder`.
+METRIC_OPTIONS = ("k", "radius", "ties", "no_relevant", "rules")
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    topk: int | str | None = DEFAULT_TOPK,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    device: Any = "auto",
+    **metric_kwargs: Any,
+) -> dict:
+    """Encode a trained deep run's dataset query and database splits and evaluate retrieval.
+
+    Uses the dataset name, protocol and split seed recorded in ``config.json``, so the numbers
+    are on the same split as training (the query split was never used for model selection).
+    Scored by :func:`evaluate_encoder`, the path of the shallow methods: the record has the
+    same keys (``method`` is the run directory's name, ``seed`` the training seed, ``fit_s``
+    None: training time is in the run's ``result.json``).
+
+    Args:
+        run_dir: a run directory written by ``hashlearn train``.
+        topk: mAP cut-off: ``"protocol"`` (the dataset protocol's, e.g. 5000 for CIFAR-10
+            ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
+            ``"all"`` for mAP@all.
+        data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
+            default search path).
+        download: let ``load_dataset`` download missing dataset files (False: fail with
+            instructions instead).
+        device: where to encode (see :func:`hashlearn.deep.load_run`).
+        **metric_kwargs: ``k``, ``radius``, ``ties``, ``no_relevant``, ``rules`` of
+            :func:`evaluate_encoder`, left at its defaults when not given.
+    """
+    unknown = sorted(set(metric_kwargs) - set(METRIC_OPTIONS))
+    if unknown:
+        raise HashlearnInputError(
+            f"unknown evaluation option(s) {unknown}; evaluate_run accepts "
+            f"{sorted(METRIC_OPTIONS)}."
+        )
+    from hashlearn.deep import load_run
+
+    hasher = load_run(run_dir, device=device)
+    data = hasher.config.get("dataset")
+    if not data or not data.get("name"):
+        raise HashlearnInputError(
+            f"{run_dir} was trained on in-memory arrays, not a named dataset; encode your "
+            "query/database with load_run(...).encode and call hashlearn.metrics yourself."
+        )
+    kwargs: dict[str, Any] = {"split_seed": data["split_seed"], "download": download}
+    if data.get("protocol"):
+        kwargs["protocol"] = data["protocol"]
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    dataset = load_dataset(data["name"], **kwargs)
+    return evaluate_encoder(
+        hasher,
+        dataset,
+        method=Path(run_dir).resolve().name,
+        n_bits=hasher.n_bits,
+        seed=hasher.config["train"]["seed"],
+        field="X" if hasher.input_kind == "features" else "images",
+        topk=topk,
+        **metric_kwargs,
+    )

@@ -23,6 +23,15 @@ from hashlearn.cli._common import (
 from hashlearn.cli._flags import errors_as_flags, parser_flags
 from hashlearn.cli.methods import DEEP_INSTALL
 from hashlearn.report import format_table, results_columns
+from hashlearn.vocab import (
+    DEFAULT_K,
+    DEFAULT_NO_RELEVANT,
+    DEFAULT_TIES,
+    DEFAULT_TOPK,
+    NO_RELEVANT,
+    TIES,
+    TOPK_RULES,
+)
 
 log = logging.getLogger("hashlearn")
 
@@ -58,16 +67,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--topk",
         type=parse_topk,
-        default="protocol",
+        default=DEFAULT_TOPK,
         help="mAP@topk: a number, 'all', or 'protocol' for the dataset protocol's cut-off "
         "(shown by `hashlearn datasets`; mAP@all for user data)",
     )
-    parser.add_argument("--k", type=int, default=100, help="k of precision and recall@k")
+    parser.add_argument("--k", type=int, default=DEFAULT_K, help="k of precision and recall@k")
     parser.add_argument(
         "--ties",
-        choices=("stable", "aware"),
-        default="stable",
-        help="rank ties by database id (stable) or average over tie orders (aware)",
+        choices=TIES,
+        default=DEFAULT_TIES,
+        help="rank Hamming ties by database id (stable), average over tie orders (aware) or "
+        "order them by the continuous codes' cosine distance (continuous, H2Q's rule)",
+    )
+    parser.add_argument(
+        "--no-relevant",
+        choices=NO_RELEVANT,
+        default=DEFAULT_NO_RELEVANT,
+        help="queries with no relevant database item: left out of the means (skip) or "
+        "scored 0 (zero, DeepHash-pytorch's CalcTopMap)",
     )
     parser.add_argument(
         "--neighbours",
@@ -94,8 +111,8 @@ def register(subparsers: Any) -> None:
 
 
 def parse_topk(text: str) -> int | str:
-    """``--topk``: a positive integer, or ``all``."""
-    if text.strip().lower() in ("all", "protocol"):
+    """``--topk``: a positive integer, ``all`` or ``protocol``."""
+    if text.strip().lower() in TOPK_RULES:
         return text.strip().lower()
     try:
         value = int(text)
@@ -217,6 +234,7 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         k=args.k,
         seed=args.seed,
         ties=args.ties,
+        no_relevant=args.no_relevant,
         **neighbour_options,
     )
     return records, {"dataset": dataset.name, "topk": topk, "manifest": dataset.manifest}
@@ -228,7 +246,8 @@ def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
             "--neighbours applies to --dataset evaluations; a trained run is scored by labels."
         )
     try:
-        from hashlearn.deep import evaluate_run
+        from hashlearn.deep import load_run  # noqa: F401  (torch present?)
+        from hashlearn.evaluation import evaluate_run
     except ModuleNotFoundError as exc:
         if not missing_optional(exc):
             raise
@@ -245,6 +264,7 @@ def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
             download=args.download,
             k=args.k,
             ties=args.ties,
+            no_relevant=args.no_relevant,
         )
     return [record], {"dataset": record["dataset"], "model": args.model, "topk": record["topk"]}
 

@@ -80,7 +80,7 @@ def _losses() -> list[str]:
 
 
 def _quantizations() -> tuple[str, ...]:
-    from hashlearn.deep.config import QUANTIZATIONS
+    from hashlearn.vocab import QUANTIZATIONS
 
     return QUANTIZATIONS
 
@@ -104,7 +104,7 @@ def _stage1_activations() -> tuple[str, ...]:
 
 
 def _backbones() -> tuple[str, ...]:
-    from hashlearn.deep.backbones import BACKBONES
+    from hashlearn.vocab import BACKBONES
 
     return BACKBONES
 

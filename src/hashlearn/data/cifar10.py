@@ -18,9 +18,12 @@ memory (180 MB); features are pixels / 255 (3,072 float32), computed per split o
 
 Protocols (seeded, stratified; REFERENCE.md "Evaluation conventions"):
 
-* ``h2q`` (default): the H²Q paper's CIFAR-10 split — 100 query and 100 validation images per
-  class (1,000 each), the database is every other image (58,000), 500 training images per class
-  (5,000) drawn from the database; mAP@5000.
+* ``h2q`` (default): the H²Q authors' CIFAR-10 split (Lucas-Schwengber/h2q,
+  ``src/data/process/CIFAR_10.py``) — per class 500 training, 100 query and 100 validation
+  images (5,000 / 1,000 / 1,000), the database is the other 53,000 images (training images
+  excluded); mAP@5000. The sizes are theirs; which images go where is our seeded draw (they
+  shuffle with Python's ``random.seed(0)``). An earlier hashlearn split drew the training
+  images from a 58,000-image database.
 * ``hswd``: the HSWD paper's split (= DeepHash-pytorch's ``cifar10`` configuration) — 100 query
   and 500 training images per class, the training images held out of the database
   (1,000 / 5,000 / 54,000); mAP@all.
@@ -90,12 +93,13 @@ INSTALL_HINT = INSTALL_STEPS + ", or allow the download (download=True, 163 MB)"
 H2Q = Protocol(
     name="h2q",
     description=(
-        "H2Q (CIFAR-10): query = 100 per class, val = 100 per class, database = all other "
-        "items, train = 500 per class drawn from the database; mAP@5000"
+        "H2Q (CIFAR-10): query = 100 per class, val = 100 per class, train = 500 per class "
+        "held out of the database, database = the other 53,000; mAP@5000"
     ),
     query_per_class=100,
     val_per_class=100,
     train_per_class=500,
+    train_in_database=False,
     map_topk=5000,
 )
 HSWD = Protocol(

@@ -11,15 +11,18 @@ Modules, from the bottom up: ``signs`` (binarisation, straight-through sign, act
 ``objective`` (the per-batch objective), ``checkpoints`` (checksummed tensor files,
 crash-safe checkpoint folders), ``runs`` (run directory: lock, resume, results, divergence
 reports), ``hasher`` (the trained model: :class:`DeepHasher`,
-:func:`load_run`, :func:`evaluate_run`), ``trainer`` (the training loop), ``train_dataset``
+:func:`load_run`), ``trainer`` (the training loop), ``train_dataset``
 (:func:`train_on_dataset`, lazy image splits), ``distributed`` and ``features`` (helpers).
 
 Main entry points::
 
-    from hashlearn.deep import TrainConfig, Trainer, train_on_dataset, load_run, evaluate_run
+    from hashlearn.deep import TrainConfig, Trainer, train_on_dataset, load_run
     hasher = train_on_dataset(TrainConfig(loss="dpsh", quantization="hswd", n_bits=32),
                               load_dataset("digits"), "runs/dpsh-hswd")
     codes = load_run("runs/dpsh-hswd").encode(images)
+
+A run is scored by :func:`hashlearn.evaluation.evaluate_run` (``evaluation`` sits above
+``deep`` in the layering, so ``deep`` never imports it).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ _EXPORTS = {
     "train_on_dataset": "train_dataset",
     "DeepHasher": "hasher",
     "load_run": "hasher",
-    "evaluate_run": "hasher",
     "HashNetwork": "model",
     "build_network": "model",
     "build_backbone": "backbones",

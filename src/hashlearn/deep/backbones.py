@@ -30,6 +30,7 @@ from torch import nn
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
+from hashlearn.vocab import BACKBONES, PRETRAINED_BACKBONES
 
 #: ImageNet normalisation used by every pretrained network.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,8 +42,8 @@ _TORCHVISION = {
     "vgg16": ("vgg16", 4096, "vgg16-397923af.pth"),
     "resnet50": ("resnet50", 2048, "resnet50-11ad3fa6.pth"),
 }
-PRETRAINED = (*_TORCHVISION, "efficientnet-lite0")
-BACKBONES = ("cnn", "mlp", *PRETRAINED)
+#: The pretrained names and every backbone name: the tables of :mod:`hashlearn.vocab`.
+PRETRAINED = PRETRAINED_BACKBONES
 
 
 class SmallCNN(nn.Module):

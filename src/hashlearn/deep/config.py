@@ -20,11 +20,10 @@ from typing import Any
 from hashlearn._validation import HashlearnInputError, check_choice, check_n_bits
 from hashlearn.quantize.h2q import SOLVERS
 from hashlearn.quantize.losses import LOSSES
+from hashlearn.vocab import QUANTIZATIONS, TWO_STAGE
 
-#: Quantization strategies (:mod:`hashlearn.deep.quantization`); the two-stage ones fit a
-#: rotation after training (:mod:`hashlearn.deep.two_stage`).
-QUANTIZATIONS = ("none", "penalty", "hswd", "swd", "h2q", "itq")
-TWO_STAGE = ("h2q", "itq")
+# Quantization strategies (:mod:`hashlearn.deep.quantization`) and the two-stage ones, which
+# fit a rotation after training (:mod:`hashlearn.deep.two_stage`): tables of hashlearn.vocab.
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "step", "none")
 STAGE1_ACTIVATIONS = ("identity", "tanh")
@@ -50,7 +49,8 @@ class TrainConfig:
     Args:
         loss: similarity loss name (``hashlearn.deep.losses.available_losses()``).
         n_bits: code length.
-        quantization: ``none``, ``penalty``, ``hswd``, ``swd`` or ``h2q`` (two-stage).
+        quantization: a name of ``hashlearn.vocab.QUANTIZATIONS`` (``h2q``, ``itq`` and
+            ``itq-centred`` are two-stage).
         quantization_weight: weight of the quantization term (None = the strategy's default).
         n_projections: random projections of ``swd``.
         loss_kwargs: extra constructor arguments of the loss.

@@ -1,9 +1,10 @@
-"""The trained deep hashing model: :class:`DeepHasher`, :func:`load_run` and :func:`evaluate_run`.
+"""The trained deep hashing model: :class:`DeepHasher` and :func:`load_run`.
 
 :class:`DeepHasher` has the encoder surface of every hashlearn method: ``n_bits``,
 ``transform(X)`` (continuous codes whose signs are the bits) and ``encode(X)`` (packed
 ``uint8`` codes), so the same evaluation (:func:`hashlearn.evaluation.evaluate_encoder`),
-indexes and metrics take it.
+indexes and metrics take it. Scoring a run is :func:`hashlearn.evaluation.evaluate_run`
+(``evaluation`` sits above ``deep``, so nothing here imports it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import torch
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import pack
-from hashlearn.data import load_dataset
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.checkpoints import read_json, read_tensor_file
 from hashlearn.deep.distributed import resolve_device
@@ -26,9 +26,8 @@ from hashlearn.deep.features import module_device, run_model, run_model_on_image
 from hashlearn.deep.model import build_network
 from hashlearn.deep.runs import check_specs, load_network_state
 from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
-from hashlearn.evaluation import evaluate_encoder
 
-__all__ = ["DeepHasher", "evaluate_run", "load_run"]
+__all__ = ["DeepHasher", "load_run"]
 
 
 class DeepHasher:
@@ -169,68 +168,3 @@ def _check_rotation(path: Path, rotation: Any, n_bits: int) -> None:
             f"{path} does not fit the {n_bits}-bit network of its run: it maps a {n_bits}-wide "
             f"embedding to {shape}; it was edited or belongs to another run."
         )
-
-
-#: Options of :func:`evaluate_run` passed on to :func:`hashlearn.evaluation.evaluate_encoder`.
-METRIC_OPTIONS = ("k", "radius", "ties")
-
-
-def evaluate_run(
-    run_dir: str | os.PathLike,
-    topk: int | str | None = "protocol",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = True,
-    device: str | torch.device = "auto",
-    **metric_kwargs: Any,
-) -> dict:
-    """Encode the run's dataset query and database splits and evaluate retrieval.
-
-    Uses the dataset name, protocol and split seed recorded in ``config.json``, so the numbers
-    are on the same split as training (the query split was never used for model selection).
-    Scored by :func:`hashlearn.evaluation.evaluate_encoder`, the path of the shallow methods:
-    the record has the same keys (``method`` is the run directory's name, ``seed`` the
-    training seed, ``fit_s`` None: training time is in the run's ``result.json``).
-
-    Args:
-        run_dir: a run directory written by ``hashlearn train``.
-        topk: mAP cut-off: ``"protocol"`` (the dataset protocol's, e.g. 5000 for CIFAR-10
-            ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
-            ``"all"`` for mAP@all.
-        data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
-            default search path).
-        download: let ``load_dataset`` download missing dataset files (False: fail with
-            instructions instead).
-        device: where to encode (see :func:`load_run`).
-        **metric_kwargs: ``k``, ``radius``, ``ties`` of
-            :func:`hashlearn.metrics.evaluate_retrieval`, left at its defaults when not given.
-    """
-    unknown = sorted(set(metric_kwargs) - set(METRIC_OPTIONS))
-    if unknown:
-        raise HashlearnInputError(
-            f"unknown evaluation option(s) {unknown}; evaluate_run accepts "
-            f"{sorted(METRIC_OPTIONS)}."
-        )
-    hasher = load_run(run_dir, device=device)
-    data = hasher.config.get("dataset")
-    if not data or not data.get("name"):
-        raise HashlearnInputError(
-            f"{run_dir} was trained on in-memory arrays, not a named dataset; encode your "
-            "query/database with load_run(...).encode and call hashlearn.metrics yourself."
-        )
-    kwargs: dict[str, Any] = {"split_seed": data["split_seed"], "download": download}
-    if data.get("protocol"):
-        kwargs["protocol"] = data["protocol"]
-    if data_dir is not None:
-        kwargs["data_dir"] = data_dir
-    dataset = load_dataset(data["name"], **kwargs)
-    return evaluate_encoder(
-        hasher,
-        dataset,
-        method=Path(run_dir).resolve().name,
-        n_bits=hasher.n_bits,
-        seed=hasher.config["train"]["seed"],
-        field="X" if hasher.input_kind == "features" else "images",
-        topk=dataset.resolve_topk(topk),
-        **metric_kwargs,
-    )

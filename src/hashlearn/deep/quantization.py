@@ -23,7 +23,9 @@ second term, chosen by name through :func:`get_quantization`:
     training embeddings afterwards.
 ``itq``
     the H²Q paper's post-hoc baseline: the same λ = 0 training, then an ITQ rotation
-    (:class:`hashlearn.quantize.ITQ`) fitted on the training embeddings.
+    (:class:`hashlearn.quantize.ITQ`) fitted on the uncentred training embeddings, as the authors.
+``itq-centred``
+    our variant of ``itq``: the training mean is subtracted before the ITQ rotation.
 
 For a loss that binarises by continuation (``loss.continuation``, HashNet) ``penalty`` is that
 continuation: no added term, the hash layer's output is scaled by the loss's β schedule

@@ -225,7 +225,7 @@ class Trainer:
         # continues from there, with its optimizer state); the returned model has the best's.
         last = cpu_copy(network_state(self.network, self.loss))
         load_network_state(self.network, self._best, self.loss)
-        h2q = self._fit_rotation(X, state) if getattr(self.quant, "two_stage", False) else None
+        h2q = self._fit_rotation(X, state, X_val) if self.quant.two_stage else None
         self._checkpoint(state, last)
         keys = ("status", "epoch", "best_epoch", "best_map", "history", "h2q")
         self.run.write_result({k: state.get(k) for k in keys})
@@ -355,15 +355,19 @@ class Trainer:
             "weight (`quantization_weight`), or check the inputs."
         )
 
-    def _fit_rotation(self, X: np.ndarray, state: dict) -> Any:
+    def _fit_rotation(self, X: np.ndarray, state: dict, X_val: np.ndarray) -> Any:
         """Stage two of ``h2q`` / ``itq``: fit the rotation on (a seeded subset of) training
-        embeddings (:mod:`hashlearn.deep.two_stage`)."""
+        embeddings; H²Q's ``sgd`` keeps its epoch of lowest loss on the validation embeddings
+        (:mod:`hashlearn.deep.two_stage`)."""
         cfg = self.config
         kind, mean, std = self.batch_input
         rng = np.random.default_rng(cfg.seed + 3)
         idx = np.sort(rng.permutation(len(X))[: cfg.h2q_max_samples])
         z = run_model(self.objective.codes, X[idx], kind, mean=mean, std=std)
+        z_val = None
+        if cfg.quantization == "h2q" and cfg.h2q_solver == "sgd":
+            z_val = run_model(self.objective.codes, X_val, kind, mean=mean, std=std)
         with keep_torch_threads():
-            quantizer, state["h2q"] = two_stage.fit_stage_two(cfg, z)
+            quantizer, state["h2q"] = two_stage.fit_stage_two(cfg, z, z_val)
         self.run.save_rotation(quantizer, two_stage.ROTATION_FILES[cfg.quantization])
         return quantizer

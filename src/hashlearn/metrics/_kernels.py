@@ -121,3 +121,59 @@ def tie_aware_ap(
             before += n_d
             rel_before += r_d
     return numerator, expected_rel
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def continuous_order_ap(
+    queries: np.ndarray,
+    db_t: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels_t: np.ndarray,
+    similarity: np.ndarray,
+    n_bits: int,
+    topk: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """AP@topk sum and relevant count in the top ``topk`` under the continuous tie rule.
+
+    The database is ranked by Hamming distance, items at equal distance by decreasing
+    ``similarity[q, j]`` (cosine of the continuous embeddings), then by id: a stable sort on
+    the similarity followed by a stable counting sort on the distance. Arguments as
+    :func:`query_statistics`; ``similarity`` is (m, n) float64.
+    """
+    m = queries.shape[0]
+    n = db_t.shape[1]
+    n_label_words = db_labels_t.shape[0]
+    ap_sum = np.zeros(m, dtype=np.float64)
+    rel_top = np.zeros(m, dtype=np.int64)
+    for qi in numba.prange(m):
+        dist = np.empty(n, dtype=np.uint32)
+        relevant = np.zeros(n, dtype=np.bool_)
+        for s0 in range(0, n, SCAN):
+            s1 = min(n, s0 + SCAN)
+            block_distances(queries[qi], db_t, s0, s1, dist[s0:s1])
+        for w in range(n_label_words):
+            mask = query_labels[qi, w]
+            row = db_labels_t[w]
+            for j in range(n):
+                if row[j] & mask:
+                    relevant[j] = True
+        by_similarity = np.argsort(-similarity[qi], kind="mergesort")
+        start = np.zeros(n_bits + 2, dtype=np.int64)
+        for j in range(n):
+            start[dist[j] + 1] += 1
+        for d in range(1, n_bits + 2):
+            start[d] += start[d - 1]
+        ranked = np.empty(n, dtype=np.int64)
+        for j in by_similarity:
+            d = dist[j]
+            ranked[start[d]] = j
+            start[d] += 1
+        total = 0.0
+        found = 0
+        for rank in range(topk):
+            if relevant[ranked[rank]]:
+                found += 1
+                total += found / (rank + 1.0)
+        ap_sum[qi] = total
+        rel_top[qi] = found
+    return ap_sum, rel_top

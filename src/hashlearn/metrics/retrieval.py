@@ -8,13 +8,21 @@ Conventions (stated because published numbers differ by them):
   convention of hashing code bases. ``ties="aware"`` returns the *expected* value over all
   orders of tied items (McSherry & Najork, ECIR 2008; He et al., "Hashing as tie-aware learning
   to rank", CVPR 2018), which does not depend on how the database happens to be ordered.
+  ``ties="continuous"`` orders tied items by the cosine distance of the continuous embeddings
+  (``query_embeddings`` / ``db_embeddings``, e.g. ``model.transform(X)``), then by id: the H²Q
+  authors' rule (:mod:`hashlearn.metrics._continuous`). Radius metrics and PR curves do not
+  depend on the tie rule.
 * **AP@k**: mean of precision at the rank of each relevant item within the first k, divided
   by the number of relevant items within the first k (0 when there are none), as in HashNet /
   DeepHash. With ``topk=None`` (mAP@all) that number is every relevant item. For
   ``ties="aware"`` the ratio of expectations is used, which is the exact expected AP when
   ``topk=None``.
-* Queries without any relevant database item are excluded from every mean; the returned
-  :class:`Score` says how many were evaluated and excluded.
+* **Queries without any relevant database item**: ``no_relevant="skip"`` (our default)
+  leaves them out of every mean; ``no_relevant="zero"`` scores them 0 and averages over all
+  queries, as DeepHash-pytorch's ``CalcTopMap`` (swuxyj/DeepHash-pytorch ``utils/tools.py``,
+  used by the HSWD code) and the H²Q authors' ``mAP_at_many`` do (both divide the sum by the
+  number of queries). The returned :class:`Score` says how many were evaluated and excluded.
+  PR curves always leave such queries out.
 """
 
 from __future__ import annotations
@@ -28,9 +36,16 @@ from hashlearn._bitops import to_words
 from hashlearn._labels import as_labels, labels_to_multihot
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.codes import as_packed
+from hashlearn.metrics._continuous import continuous_statistics
 from hashlearn.metrics._kernels import query_statistics, tie_aware_ap
-
-TIES = ("stable", "aware")
+from hashlearn.vocab import (
+    DEFAULT_K,
+    DEFAULT_NO_RELEVANT,
+    DEFAULT_RADIUS,
+    DEFAULT_TIES,
+    NO_RELEVANT,
+    TIES,
+)
 
 
 class Score(float):
@@ -97,8 +112,22 @@ def _label_masks(query_labels: Any, db_labels: Any, n_queries: int, n_db: int) -
 
 
 def _statistics(
-    query_codes: Any, db_codes: Any, query_labels: Any, db_labels: Any, topk: int | None
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    topk: int | None,
+    ties: str = DEFAULT_TIES,
+    embeddings: tuple[Any, Any] = (None, None),
 ) -> _Stats:
+    """One pass over the database for every query; under ``ties="continuous"`` the
+    stable-order AP sums and top-k counts are replaced by those of the continuous order."""
+    check_choice(ties, TIES, "ties")
+    if ties != "continuous" and any(e is not None for e in embeddings):
+        raise HashlearnInputError(
+            f'query_embeddings / db_embeddings order ties only with ties="continuous" '
+            f"(got ties={ties!r}); drop them or choose that tie rule."
+        )
     queries = as_packed(query_codes, "query_codes")
     database = as_packed(db_codes, "db_codes")
     if len(queries) == 0:
@@ -122,15 +151,22 @@ def _statistics(
             "or topk=None for all."
         )
     n_bits = 8 * queries.shape[1]
+    words, db_t = to_words(queries), np.ascontiguousarray(to_words(database).T)
+    d_masks_t = np.ascontiguousarray(d_masks.T)
     hist_all, hist_rel, ap_sum, rel_top = query_statistics(
-        to_words(queries),
-        np.ascontiguousarray(to_words(database).T),
-        q_masks,
-        np.ascontiguousarray(d_masks.T),
-        n_bits,
-        int(topk),
+        words, db_t, q_masks, d_masks_t, n_bits, int(topk)
     )
+    if ties == "continuous":
+        ap_sum, rel_top = continuous_statistics(
+            words, db_t, q_masks, d_masks_t, *embeddings, n_bits, int(topk)
+        )
     return _Stats(hist_all, hist_rel, ap_sum, rel_top, int(topk))
+
+
+def _kept(stats: _Stats, no_relevant: str) -> np.ndarray:
+    """The queries that enter the means: those with a relevant item, or all (``"zero"``)."""
+    check_choice(no_relevant, NO_RELEVANT, "no_relevant")
+    return stats.evaluated if no_relevant == "skip" else np.ones_like(stats.evaluated)
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -139,19 +175,19 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ap(stats: _Stats, ties: str) -> Score:
+def _ap(stats: _Stats, ties: str, no_relevant: str = DEFAULT_NO_RELEVANT) -> Score:
     check_choice(ties, TIES, "ties")
-    if ties == "stable":
+    if ties != "aware":  # the stable or continuous order's sums (see _statistics)
         per_query = _safe_ratio(stats.ap_sum, stats.rel_top)
     else:
         numerator, expected_rel = tie_aware_ap(stats.hist_all, stats.hist_rel, stats.topk)
         per_query = _safe_ratio(numerator, expected_rel)
-    return Score(per_query, stats.evaluated)
+    return Score(per_query, _kept(stats, no_relevant))
 
 
 def _relevant_in_top(stats: _Stats, ties: str) -> np.ndarray:
     check_choice(ties, TIES, "ties")
-    if ties == "stable":
+    if ties != "aware":
         return stats.rel_top.astype(np.float64)
     return tie_aware_ap(stats.hist_all, stats.hist_rel, stats.topk)[1]
 
@@ -169,10 +205,20 @@ def mean_average_precision(
     query_labels: Any,
     db_labels: Any,
     topk: int | None = None,
-    ties: str = "stable",
+    ties: str = DEFAULT_TIES,
+    *,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
+    query_embeddings: Any = None,
+    db_embeddings: Any = None,
 ) -> Score:
-    """mAP@topk of Hamming ranking (``topk=None``: the whole database). See module docs."""
-    return _ap(_statistics(query_codes, db_codes, query_labels, db_labels, topk), ties)
+    """mAP@topk of Hamming ranking (``topk=None``: the whole database). See module docs.
+
+    ``query_embeddings`` / ``db_embeddings``: the continuous codes, needed (only) by
+    ``ties="continuous"``.
+    """
+    embeddings = (query_embeddings, db_embeddings)
+    stats = _statistics(query_codes, db_codes, query_labels, db_labels, topk, ties, embeddings)
+    return _ap(stats, ties, no_relevant)
 
 
 def precision_at_k(
@@ -181,11 +227,16 @@ def precision_at_k(
     query_labels: Any,
     db_labels: Any,
     k: int,
-    ties: str = "stable",
+    ties: str = DEFAULT_TIES,
+    *,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
+    query_embeddings: Any = None,
+    db_embeddings: Any = None,
 ) -> Score:
     """Mean fraction of relevant items among the first ``k`` of the Hamming ranking."""
-    stats = _statistics(query_codes, db_codes, query_labels, db_labels, k)
-    return Score(_relevant_in_top(stats, ties) / stats.topk, stats.evaluated)
+    embeddings = (query_embeddings, db_embeddings)
+    stats = _statistics(query_codes, db_codes, query_labels, db_labels, k, ties, embeddings)
+    return Score(_relevant_in_top(stats, ties) / stats.topk, _kept(stats, no_relevant))
 
 
 def recall_at_k(
@@ -194,15 +245,28 @@ def recall_at_k(
     query_labels: Any,
     db_labels: Any,
     k: int,
-    ties: str = "stable",
+    ties: str = DEFAULT_TIES,
+    *,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
+    query_embeddings: Any = None,
+    db_embeddings: Any = None,
 ) -> Score:
-    """Mean fraction of each query's relevant items found among the first ``k``."""
-    stats = _statistics(query_codes, db_codes, query_labels, db_labels, k)
-    return Score(_safe_ratio(_relevant_in_top(stats, ties), stats.n_relevant), stats.evaluated)
+    """Mean fraction of each query's relevant items found among the first ``k`` (a query
+    without relevant items scores 0 under ``no_relevant="zero"``)."""
+    embeddings = (query_embeddings, db_embeddings)
+    stats = _statistics(query_codes, db_codes, query_labels, db_labels, k, ties, embeddings)
+    found = _safe_ratio(_relevant_in_top(stats, ties), stats.n_relevant)
+    return Score(found, _kept(stats, no_relevant))
 
 
 def precision_within_radius(
-    query_codes: Any, db_codes: Any, query_labels: Any, db_labels: Any, r: int = 2
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    r: int = DEFAULT_RADIUS,
+    *,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
 ) -> Score:
     """Precision of the items within Hamming radius ``r`` (hash-lookup precision).
 
@@ -211,7 +275,7 @@ def precision_within_radius(
     """
     stats = _statistics(query_codes, db_codes, query_labels, db_labels, None)
     retrieved, relevant = _within_radius(stats, r)
-    return Score(_safe_ratio(relevant, retrieved), stats.evaluated)
+    return Score(_safe_ratio(relevant, retrieved), _kept(stats, no_relevant))
 
 
 @dataclass(frozen=True)
@@ -269,36 +333,45 @@ def evaluate_retrieval(
     query_labels: Any,
     db_labels: Any,
     topk: int | None = None,
-    k: int = 100,
-    radius: int = 2,
-    ties: str = "stable",
+    k: int = DEFAULT_K,
+    radius: int = DEFAULT_RADIUS,
+    ties: str = DEFAULT_TIES,
     n_bits: int | None = None,
+    *,
+    no_relevant: str = DEFAULT_NO_RELEVANT,
+    query_embeddings: Any = None,
+    db_embeddings: Any = None,
 ) -> dict[str, Any]:
     """Every metric from one pass: mAP@topk, P@k, R@k, precision within ``radius``, PR curve.
 
     ``k`` is clipped to the database size. Returns a JSON-ready dict.
     """
     check_choice(ties, TIES, "ties")
-    stats = _statistics(query_codes, db_codes, query_labels, db_labels, topk)
+    check_choice(no_relevant, NO_RELEVANT, "no_relevant")
+    embeddings = (query_embeddings, db_embeddings)
+    stats = _statistics(query_codes, db_codes, query_labels, db_labels, topk, ties, embeddings)
     n_db = int(stats.hist_all[0].sum())
     k = min(int(k), n_db)
     at_k = (
-        stats if k == stats.topk else _statistics(query_codes, db_codes, query_labels, db_labels, k)
+        stats
+        if k == stats.topk
+        else _statistics(query_codes, db_codes, query_labels, db_labels, k, ties, embeddings)
     )
     retrieved, relevant = _within_radius(stats, radius)
-    evaluated = stats.evaluated
+    kept = _kept(stats, no_relevant)
     return {
-        "map": float(_ap(stats, ties)),
+        "map": float(_ap(stats, ties, no_relevant)),
         "topk": None if topk is None else stats.topk,
         "ties": ties,
+        "no_relevant": no_relevant,
         "k": k,
-        "precision_at_k": float(Score(_relevant_in_top(at_k, ties) / k, evaluated)),
+        "precision_at_k": float(Score(_relevant_in_top(at_k, ties) / k, kept)),
         "recall_at_k": float(
-            Score(_safe_ratio(_relevant_in_top(at_k, ties), stats.n_relevant), evaluated)
+            Score(_safe_ratio(_relevant_in_top(at_k, ties), stats.n_relevant), kept)
         ),
         "radius": int(radius),
-        "precision_within_radius": float(Score(_safe_ratio(relevant, retrieved), evaluated)),
-        "n_queries": int(len(evaluated)),
-        "n_excluded": int((~evaluated).sum()),
+        "precision_within_radius": float(Score(_safe_ratio(relevant, retrieved), kept)),
+        "n_queries": int(len(kept)),
+        "n_excluded": int((~kept).sum()),
         "pr_curve": _pr_curve(stats, n_bits).to_dict(),
     }

@@ -41,7 +41,9 @@ class H2Q(RotationQuantizer):
       epochs in a few seconds (``benchmarks/bench_quantize.py``).
     - ``"sgd"``: the paper's procedure for faithful reproduction: ``k`` Householder
       reflections initialised at ``-I``, plain SGD with batch ``batch_size`` for ``max_iter``
-      epochs (default 300) at ``learning_rate`` (default 0.1; 0.01 for ``bit_var``).
+      epochs (default 300) at ``learning_rate`` (default 0.1; 0.01 for ``bit_var``), the
+      reflections in the authors' order; with ``fit(X, X_val=...)`` the epoch of lowest
+      validation loss is kept, as in the authors' code (else the last epoch).
 
     Args:
         n_bits: code length (default: the input dimension).
@@ -59,7 +61,8 @@ class H2Q(RotationQuantizer):
         rotation_: learned k × k orthogonal matrix; codes are ``sgn(preprocess(x) @ rotation_)``.
         mean_, components_: the PCA projection, ``None`` in the deep case.
         loss_curve_: exact loss at the start and after every iteration (``"sgd"``: epoch).
-        loss_: final training loss; n_iter_: iterations (epochs) run.
+        loss_: training loss of the returned rotation; n_iter_: iterations (epochs) run.
+        best_epoch_: ``"sgd"``: the epoch returned (1-based); None for ``"fast"``.
     """
 
     default_loss = "l2"
@@ -105,7 +108,9 @@ class H2Q(RotationQuantizer):
         """The loss in use: ``loss`` or, when it is ``None``, the class default."""
         return self.default_loss if self.loss is None else self.loss
 
-    def _fit_rotation(self, Z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    def _fit_rotation(
+        self, Z: np.ndarray, rng: np.random.RandomState, Z_val: np.ndarray | None = None
+    ) -> np.ndarray:
         loss = self.loss_name
         if self.solver == "sgd":
             result = solve_sgd(
@@ -120,6 +125,7 @@ class H2Q(RotationQuantizer):
                 batch_size=int(self.batch_size),
                 rng=rng,
                 progress=self.verbose,
+                Z_val=Z_val,
             )
         else:
             result = solve_fast(
@@ -134,6 +140,7 @@ class H2Q(RotationQuantizer):
         self.loss_curve_ = [float(v) for v in result.loss_curve]
         self.n_iter_ = int(result.n_iter)
         self.loss_ = float(result.loss)
+        self.best_epoch_ = result.best_epoch
         return result.rotation
 
 

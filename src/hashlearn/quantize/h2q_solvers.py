@@ -3,9 +3,13 @@
 Two solvers share one interface ``solver(Z, loss, ...) -> SolverResult``:
 
 - :func:`solve_sgd` — the paper's procedure (Schwengber et al., arXiv 2311.04207, Sec. 3.3 and
-  the authors' code): ``R`` is a product of ``k`` Householder reflections initialised at ``-I``
-  (``V = I``), trained by plain mini-batch SGD on ``V`` with exact analytic gradients
-  (:mod:`.householder`), reshuffling every epoch with the seeded generator.
+  the authors' code, Lucas-Schwengber/h2q ``src/models/H2Q/train.py``,
+  ``src/models/H2Q/lightning_module.py``, ``src/utils/architectures/FAST_HPP.py``): ``k``
+  Householder reflections initialised at ``-I`` (``V = I``), applied in the authors' order
+  (``Y = Z H(v_k) ⋯ H(v_1)``: their layer computes ``(H(v_1) ⋯ H(v_k) Zᵀ)ᵀ``), trained by plain
+  mini-batch SGD on ``V`` with exact analytic gradients (:mod:`.householder`), reshuffling
+  every epoch with the seeded generator; the epoch with the lowest validation loss is kept
+  (their ``ModelCheckpoint(monitor="val_loss", mode="min")``).
 - :func:`solve_fast` — our default: full-batch Riemannian descent on the orthogonal group with
   Cayley retractions, Barzilai–Borwein steps and a non-monotone Armijo line search (Wen & Yin,
   "A feasible method for optimization with orthogonality constraints", Math. Prog. 2013), run
@@ -48,6 +52,7 @@ class SolverResult:
     loss_curve: list[float] = field(default_factory=list)
     n_iter: int = 0
     loss: float = float("nan")
+    best_epoch: int | None = None
 
 
 # -- the paper's SGD ----------------------------------------------------------------------------
@@ -60,20 +65,39 @@ def solve_sgd(
     batch_size: int,
     rng: np.random.RandomState,
     progress: bool = False,
+    Z_val: np.ndarray | None = None,
 ) -> SolverResult:
-    """Plain SGD on ``k`` Householder vectors from ``V = I`` (``R = -I``), as in the paper."""
+    """Plain SGD on ``k`` Householder vectors from ``V = I`` (``R = -I``), as in the paper.
+
+    With validation embeddings ``Z_val`` the epoch of lowest validation loss is returned
+    (``best_epoch`` 1-based; the start is not a candidate, as in the authors' checkpointing);
+    without them (our fallback) the last epoch.
+    """
     n, k = Z.shape
     V = np.eye(k)
+
+    def rotation(V: np.ndarray) -> np.ndarray:
+        return householder_product(V[::-1])  # H(v_k) ⋯ H(v_1): the authors' order
+
     curve = [loss_and_grad(Z, loss, grad=False)[0]]
-    for _ in tqdm(range(epochs), desc="H2Q sgd", unit="epoch", disable=not progress):
+    best: tuple[float, int, np.ndarray] = (np.inf, epochs, V.copy())
+    for epoch in tqdm(range(1, epochs + 1), desc="H2Q sgd", unit="epoch", disable=not progress):
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
             batch = Z[order[start : start + batch_size]]
-            R = householder_product(V)
+            R = rotation(V)
             _, grad_y = loss_and_grad(batch @ R, loss)
-            V -= learning_rate * householder_backward(V, batch.T @ grad_y, R)
-        curve.append(loss_and_grad(Z @ householder_product(V), loss, grad=False)[0])
-    return SolverResult(-householder_product(V), curve, epochs, curve[-1])
+            V -= learning_rate * householder_backward(V[::-1], batch.T @ grad_y, R)[::-1]
+        R = rotation(V)
+        curve.append(loss_and_grad(Z @ R, loss, grad=False)[0])
+        if Z_val is not None:
+            val_loss = loss_and_grad(Z_val @ R, loss, grad=False)[0]
+            if val_loss < best[0]:
+                best = (val_loss, epoch, V.copy())
+    if Z_val is None or epochs == 0:
+        return SolverResult(-rotation(V), curve, epochs, curve[-1], best_epoch=epochs)
+    _, epoch, V = best
+    return SolverResult(-rotation(V), curve, epochs, curve[epoch], best_epoch=epoch)
 
 
 # -- the fast solver ----------------------------------------------------------------------------

@@ -68,7 +68,9 @@ class ITQ(RotationQuantizer):
     def _center_unprojected(self) -> bool:
         return bool(self.center)
 
-    def _fit_rotation(self, V: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    def _fit_rotation(
+        self, V: np.ndarray, rng: np.random.RandomState, Z_val: np.ndarray | None = None
+    ) -> np.ndarray:
         R = random_orthogonal(V.shape[1], rng)
         self.loss_curve_ = [quantization_loss(V @ R.astype(V.dtype), "l2")]
         R, self.n_iter_ = itq(

@@ -28,7 +28,7 @@ from hashlearn._linalg import random_orthogonal
 from hashlearn._rowwise import rowwise_matmul, rowwise_squared_norms
 from hashlearn._scaling import safe_mean, unit_scaled
 from hashlearn._threads import limit_blas_threads
-from hashlearn._validation import HashlearnInputError
+from hashlearn._validation import HashlearnInputError, check_features
 from hashlearn.base import BaseHasher
 from hashlearn.quantize.sign import SignQuantizer, pca_components
 from hashlearn.registry import register_method
@@ -53,17 +53,24 @@ class RotationQuantizer(BaseHasher):
     def _center_unprojected(self) -> bool:
         return False
 
-    def _fit_rotation(self, Z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    def _fit_rotation(
+        self, Z: np.ndarray, rng: np.random.RandomState, Z_val: np.ndarray | None = None
+    ) -> np.ndarray:
         """The k × k orthogonal rotation for preprocessed training features ``Z`` (n, k).
 
-        ``Z`` keeps the input's float precision (float32 stays float32, for speed).
+        ``Z`` keeps the input's float precision (float32 stays float32, for speed);
+        ``Z_val``: preprocessed validation features (float64) or None.
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
-    def fit(self, X: Any, y: Any = None) -> RotationQuantizer:
-        """Learn the preprocessing (mean, PCA) and the rotation from training features ``X``."""
+    def fit(self, X: Any, y: Any = None, *, X_val: Any = None) -> RotationQuantizer:
+        """Learn the preprocessing (mean, PCA) and the rotation from training features ``X``.
+
+        ``X_val``: validation features, preprocessed like ``X``; the solvers that select an
+        iterate on held-out data use them (H²Q's ``sgd``), the others ignore them.
+        """
         X = self._check_X(X, reset=True, min_samples=2)
         n_samples, n_features = X.shape
         n_bits = self._resolve_n_bits(n_features)
@@ -98,7 +105,10 @@ class RotationQuantizer(BaseHasher):
         if self.rescale_rows:
             Z = rescale_rows(Z)
         self.n_bits_ = n_bits
-        self.rotation_ = self._fit_rotation(Z, check_random_state(self.random_state))
+        Z_val = None
+        if X_val is not None:
+            Z_val = self._embed(check_features(X_val, "X_val", estimator=self, reset=False))
+        self.rotation_ = self._fit_rotation(Z, check_random_state(self.random_state), Z_val)
         return self
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
@@ -134,5 +144,7 @@ class RandomRotation(RotationQuantizer):
         self.n_bits = n_bits
         self.random_state = random_state
 
-    def _fit_rotation(self, Z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    def _fit_rotation(
+        self, Z: np.ndarray, rng: np.random.RandomState, Z_val: np.ndarray | None = None
+    ) -> np.ndarray:
         return random_orthogonal(Z.shape[1], rng)

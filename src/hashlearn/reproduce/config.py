@@ -43,6 +43,16 @@ from typing import Any
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
+from hashlearn.reproduce.revisions import revisions_of
+from hashlearn.vocab import (
+    DEFAULT_NO_RELEVANT,
+    EVALUATION_DEFAULTS,
+    NO_RELEVANT,
+    PRETRAINED_BACKBONES,
+    QUANTIZATIONS,
+    TIES,
+    TOPK_RULES,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +60,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PAPERS = ("h2q", "hswd", "ssah")
-TIES = ("stable", "average")
 TOP_KEYS = {"title", "paper", "seeds", "dataset", "evaluation", "shallow", "deep", "report"}
 DATASET_KEYS = {
     "name",
@@ -64,7 +73,7 @@ DATASET_KEYS = {
     "label_noise",
 }
 SPLITS = ("train", "val", "query", "database")
-EVALUATION_KEYS = {"topk", "k", "ties", "radius"}
+EVALUATION_KEYS = set(EVALUATION_DEFAULTS)
 SHALLOW_KEYS = {"methods", "bits", "params", "label", "dataset", "seeds"}
 DEEP_KEYS = {
     "losses",
@@ -194,25 +203,24 @@ def _dataset(table: Any, path: str, *, partial: bool) -> dict:
     if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 1024:
         raise HashlearnInputError(f"config {path}.image_size must be an integer in 32..1024.")
     if "features" in out:
-        from hashlearn.deep.backbones import PRETRAINED
-
-        check_value_choice(out["features"], PRETRAINED, f"{path}.features")
+        check_value_choice(out["features"], PRETRAINED_BACKBONES, f"{path}.features")
     return out
 
 
 def _evaluation(table: Any) -> dict:
-    out = {"topk": "protocol", "k": 100, "ties": "stable", "radius": 2}
+    out = dict(EVALUATION_DEFAULTS)
     if not isinstance(table, dict):
         raise HashlearnInputError("config [evaluation] must be a table.")
     check_keys(table, EVALUATION_KEYS, "evaluation")
     out.update(table)
     topk = out["topk"]
-    if not (topk in ("protocol", "all") or (isinstance(topk, int) and topk > 0)):
+    if not (topk in TOPK_RULES or (isinstance(topk, int) and topk > 0)):
         raise HashlearnInputError(
             f'config evaluation.topk = {topk!r}; use "protocol" (the dataset protocol\'s '
             'mAP cut-off), "all" or a positive integer.'
         )
     check_value_choice(out["ties"], TIES, "evaluation.ties")
+    check_value_choice(out["no_relevant"], NO_RELEVANT, "evaluation.no_relevant")
     for key in ("k", "radius"):
         if not isinstance(out[key], int) or out[key] < 0:
             raise HashlearnInputError(f"config evaluation.{key} must be a non-negative integer.")
@@ -262,12 +270,12 @@ def _shallow(block: Any, path: str, seeds: list[int]) -> dict:
 def _deep(block: Any, path: str, seeds: list[int]) -> dict:
     import dataclasses
 
-    from hashlearn.deep import QUANTIZATIONS, TrainConfig, available_losses
+    from hashlearn.deep import TrainConfig, available_losses
 
     losses = _block_names(block, path, "deep", DEEP_KEYS, "losses", available_losses())
     quant = _list(block.get("quantization", ["none"]), f"{path}.quantization", str)
     for q in quant:
-        check_value_choice(q, tuple(QUANTIZATIONS), f"{path}.quantization")
+        check_value_choice(q, QUANTIZATIONS, f"{path}.quantization")
     train = block.get("train", {})
     if not isinstance(train, dict):
         raise HashlearnInputError(f"config {path}.train must be a table of TrainConfig fields.")
@@ -336,14 +344,21 @@ def load_config(path: str | os.PathLike) -> dict:
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 of what defines the results: the config without data locations and devices."""
+    """SHA-256 of what defines the results: the config without data locations and devices
+    (and the revisions of :mod:`hashlearn.reproduce.revisions` that apply to it)."""
     core = copy.deepcopy(config)
+    revisions = revisions_of(config)
+    if revisions:
+        core["revisions"] = revisions
     for section in [core["dataset"], *(b["dataset"] for b in core["shallow"] + core["deep"])]:
         for key in LOCATION_KEYS:
             section.pop(key, None)
     for block in core["deep"]:
         for key in LOCATION_TRAIN_KEYS:
             block["train"].pop(key, None)
+    if core["evaluation"].get("no_relevant") == DEFAULT_NO_RELEVANT:
+        # Added after results folders existed: at its default it leaves their hash as it was.
+        core["evaluation"].pop("no_relevant")
     core.pop("title", None)
     core.pop("report", None)
     core.pop("paper", None)

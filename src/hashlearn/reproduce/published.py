@@ -4,6 +4,12 @@ Rows are keyed by ``(loss, quantization)`` in hashlearn's names: a method's own 
 term is ``penalty``, its λ = 0 network ``none``, Doan et al.'s sliced estimate ``swd`` ("-S")
 and their proposed hash-sliced estimate ``hswd`` ("-C"); H²Q's two-stage rotation ``h2q``.
 Values are fractions (mAP 0.805 = 80.5 %), per code length.
+
+Each paper's measuring rules are recorded once, in :data:`RULES` (tie rule and AP
+normalisation) and in its tables (metric, cut-off, dataset and protocol, i.e. the database).
+Whenever a report prints our number beside a published one, ours is scored under those rules
+(:func:`comparison_rules`), on uncapped splits of the paper's protocol; records measured
+otherwise are shown without a difference.
 """
 
 from __future__ import annotations
@@ -18,6 +24,20 @@ HSWD_CITATION = (
     "Doan, Yang, Li. One Loss for Quantization: Deep Hashing with Discrete Wasserstein "
     "Distributional Matching. CVPR 2022 (tables of the paper and its poster)."
 )
+
+
+#: How each paper scored its tables (see :mod:`hashlearn.metrics` for the option values).
+RULES: dict[str, dict[str, str]] = {
+    # Lucas-Schwengber/h2q src/utils/eval_utils.py (mAP_at_many, called by
+    # src/eval/eval_map.py): codes = signs of the continuous outputs, Hamming ties ordered by
+    # the distance of the L2-normalised outputs, the AP sum divided by the number of queries.
+    "h2q": {"ties": "continuous", "no_relevant": "zero"},
+    # swuxyj/DeepHash-pytorch utils/tools.py (CalcTopMap), which the HSWD code uses: a plain
+    # np.argsort of the Hamming distances (its order of tied items is NumPy's, not specified;
+    # we use the database order) and the AP sum divided by the number of queries.
+    "hswd": {"ties": "stable", "no_relevant": "zero"},
+    "ssah": {"ties": "stable", "no_relevant": "skip"},
+}
 
 
 def _rows(bits: tuple[int, ...], table: dict[tuple[str, str], tuple[float, ...]]) -> dict:
@@ -105,6 +125,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
                 "protocol": "h2q",
                 "metric": "map",
                 "metric_label": "mAP@5000",
+                "topk": 5000,
                 "rows": _rows(
                     (16, 32, 48, 64),
                     {
@@ -127,12 +148,13 @@ PUBLISHED: dict[str, dict[str, Any]] = {
                 "protocol": protocol,
                 "metric": "map",
                 "metric_label": label,
+                "topk": topk,
                 "rows": _hswd_rows((16, 32, 64), _hswd_dataset(offset)),
             }
-            for name, protocol, label, offset in (
-                ("cifar10", "hswd", "mAP@all", 0),
-                ("nus-wide", None, "mAP@5000", 3),
-                ("coco", None, "mAP@5000", 6),
+            for name, protocol, label, topk, offset in (
+                ("cifar10", "hswd", "mAP@all", "all", 0),
+                ("nus-wide", None, "mAP@5000", 5000, 3),
+                ("coco", None, "mAP@5000", 5000, 6),
             )
         ]
         + [
@@ -141,6 +163,8 @@ PUBLISHED: dict[str, dict[str, Any]] = {
                 "protocol": protocol,
                 "metric": "precision_at_1000",
                 "metric_label": "P@1000",
+                "topk": "all",
+                "k": 1000,
                 "rows": _hswd_rows((16, 32), _p1000(offset)),
             }
             for name, protocol, offset in (("cifar10", "hswd", 0), ("nus-wide", None, 2))
@@ -173,3 +197,32 @@ def matches(table: dict, dataset: str, protocol: str | None) -> bool:
     if table["dataset"] != dataset:
         return False
     return table["protocol"] is None or table["protocol"] == protocol
+
+
+def table_key(table: dict) -> str:
+    """The name under which a record holds its scores by this table's rules."""
+    return f"{table['dataset']}:{table['metric']}"
+
+
+def table_value(record: dict, table: dict) -> float | None:
+    """Our number for ``table`` in ``record``, scored under the paper's rules (None when the
+    record was not scored so: another dataset or protocol, capped splits, an older record)."""
+    scores = record.get("rules", {}).get(table_key(table))
+    if scores is None:
+        return None
+    return scores["map"] if table["metric"] == "map" else scores["precision_at_k"]
+
+
+def comparison_rules(paper: str | None, dataset: str, protocol: str | None) -> dict[str, dict]:
+    """Evaluation options (``topk``, ``k``, ``ties``, ``no_relevant``) of each table of
+    ``paper`` that our results on ``dataset`` / ``protocol`` are compared with, by
+    :func:`table_key`."""
+    out = {}
+    for table in published_tables(paper):
+        if matches(table, dataset, protocol):
+            out[table_key(table)] = {
+                "topk": table.get("topk", "protocol"),
+                "k": table.get("k", 100),
+                **RULES[paper],
+            }
+    return out

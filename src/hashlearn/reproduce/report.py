@@ -19,7 +19,13 @@ import numpy as np
 
 from hashlearn._io import atomic_path, write_text_atomic
 from hashlearn.reproduce import figures
-from hashlearn.reproduce.published import PUBLISHED, matches, published_tables
+from hashlearn.reproduce.published import (
+    PUBLISHED,
+    RULES,
+    matches,
+    published_tables,
+    table_value,
+)
 
 Section = tuple[str, Any]  # ("h", text) | ("p", text) | ("table", (headers, rows)) | ("img", ...)
 
@@ -109,23 +115,27 @@ def published_sections(records: list[dict], paper: str | None) -> list[Section]:
     deep = [r for r in records if r["kind"] == "deep" and not r["label"]]
     dataset = records[0]["dataset"] if records else ""
     protocol = records[0]["protocol"] if records else None
+    rules = ", ".join(f"{k} {v}" for k, v in RULES[paper].items())
     for table in tables:
         same = matches(table, dataset, protocol)
         where = f"{table['dataset']}" + (f" ({table['protocol']})" if table["protocol"] else "")
         note = (
-            "our numbers on the same dataset and protocol; difference = ours − published"
+            f"our numbers on the same dataset and protocol, scored under the paper's rules "
+            f"({rules}); difference = ours − published"
             if same
             else f"for reference only: our results are on {dataset} ({protocol}), not {where}"
         )
         rows = []
         for (loss, quant), values in table["rows"].items():
             for bits, published in values.items():
-                ours = [
-                    r[table["metric"]]
-                    for r in deep
+                cells = [
+                    r for r in deep
                     if r["method"] == loss and r["quantization"] == quant and r["bits"] == bits
-                    and table["metric"] in r and r["label_noise"] == 0
+                    and r["label_noise"] == 0
                 ]  # fmt: skip
+                # Beside a comparable table: ours under its rules; else for reference only.
+                found = (table_value(r, table) if same else r.get(table["metric"]) for r in cells)
+                ours = [v for v in found if v is not None]
                 mean = f"{np.mean(ours):.4f}" if ours else "-"
                 diff = f"{np.mean(ours) - published:+.4f}" if ours and same else "-"
                 rows.append([f"{loss}+{quant}", str(bits), f"{published:.4f}", mean, diff])
@@ -167,7 +177,8 @@ def build_sections(records: list[dict], config: dict) -> list[Section]:
     out.append(
         ("p", f"Dataset **{ds.get('dataset', '?')}**, protocol {ds.get('protocol')}, split seed "
               f"{ds.get('split_seed')}; {len(records)} finished cells; mAP cut-off "
-              f"{ds.get('topk') or 'all'}, P@{ev['k']}, ties {ev['ties']}.")
+              f"{ds.get('topk') or 'all'}, P@{ev['k']}, ties {ev['ties']}, queries without "
+              f"relevant items: {ev.get('no_relevant', 'skip')}.")
     )  # fmt: skip
     for kind in ("shallow", "deep"):
         part = [r for r in records if r["kind"] == kind]

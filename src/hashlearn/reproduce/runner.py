@@ -143,14 +143,16 @@ def run_grid(
         start = time.perf_counter()
         try:
             if cell.kind == "shallow":
-                metrics = run_shallow(cell, dataset, config["evaluation"])
+                metrics = run_shallow(cell, dataset, config["evaluation"], config["paper"])
             else:
                 runs = Path(output) / "runs"
                 if threads is not None:  # per cell: shallow cells' OpenMP use resets it
                     import torch
 
                     torch.set_num_threads(threads)
-                metrics = run_deep(cell, dataset, config["evaluation"], runs, False)
+                metrics = run_deep(
+                    cell, dataset, config["evaluation"], runs, False, config["paper"]
+                )
         except HashlearnInputError as exc:
             raise type(exc)(
                 f"cell {cell.name}, {cell.bits} bits, seed {cell.seed} failed "
