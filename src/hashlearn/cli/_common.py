@@ -75,7 +75,7 @@ def one_of(names: Iterable[str]) -> str:
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
-    """``--split-seed``, ``--protocol``, ``--data-dir`` and ``--no-download``."""
+    """``--labels``, ``--split-seed``, ``--protocol``, ``--data-dir`` and ``--no-download``."""
 
     def protocols() -> str:
         from hashlearn.data import available_datasets, dataset_info
@@ -84,6 +84,12 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
             f"{name}: {', '.join(dataset_info(name).protocols)}" for name in available_datasets()
         )
 
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="labels file (.npy, .csv, .txt; one per row or multi-hot) for a --dataset "
+        "features file without labels (.npy, or .csv whose columns are all features)",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the dataset split")
     parser.add_argument("--protocol", default=None, help=LazyHelp(protocols))
     parser.add_argument(

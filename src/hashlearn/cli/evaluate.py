@@ -152,6 +152,7 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         data_dir=args.data_dir,
         download=args.download,
         progress=not args.quiet,
+        labels_path=args.labels,
     )
     topk = dataset.resolve_topk(args.topk)
     records = evaluate_grid(

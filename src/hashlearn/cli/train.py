@@ -295,6 +295,7 @@ def _train(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             download=args.download,
             progress=show,
+            labels_path=args.labels,
         )
         hasher = train_on_dataset(config, dataset, args.output, resume=args.resume, progress=show)
     finally:
