@@ -59,3 +59,59 @@ def test_evaluate_takes_dataset_and_labels_files(npy_pair, tmp_path, capsys):
     # Without the labels file the error names the flag that fixes it.
     assert main([*argv[:3], "--quiet", "--method", "lsh", "--bits", "8"]) == 2
     assert "--labels" in capsys.readouterr().err
+
+
+def test_evaluate_checks_every_cell_before_the_first_fit(tmp_path, capsys):
+    # digits trains on 500 rows: ssah's default 1,000 anchors cannot work, known before ksh fits.
+    out = tmp_path / "r.json"
+    argv = ["evaluate", "--dataset", "digits", "--method", "ksh,ssah", "--bits", "16"]
+    assert main([*argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "ssah at 16 bits: n_anchors=1000 is more than the 500 training samples" in err
+    assert "mAP" not in err  # ksh was not fitted first
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "bits", "fragment"),
+    [
+        ("itq", {}, 128, "n_bits=128 is larger than the 12 available dimensions"),
+        ("sdh", {"n_anchors": 500}, 16, "n_anchors=500 is more than the 216 training samples"),
+        ("ksh", {"n_anchors": 40}, 64, "n_bits=64 exceeds n_anchors=40"),
+        ("ksh", {"n_anchors": 300, "n_labeled": 200}, 16, "exceeds n_labeled=200"),
+        ("lsh", {"n_bits": 0}, None, "n_bits"),
+    ],
+)
+def test_check_grid_refuses_what_fit_would_refuse(npy_pair, method, params, bits, fragment):
+    from hashlearn.evaluation import check_grid
+
+    dataset = load_dataset(npy_pair[0], labels_path=npy_pair[1])
+    params = dict(params)
+    bits = params.pop("n_bits", bits)
+    with pytest.raises(HashlearnInputError, match=fragment):
+        check_grid([(method, bits)], dataset, params={method: params})
+
+
+def test_check_grid_accepts_cells_that_fit(npy_pair):
+    from hashlearn.evaluation import check_grid
+
+    dataset = load_dataset(npy_pair[0], labels_path=npy_pair[1])
+    jobs = [("itq", 12), ("lsh", 128), ("ksh", 16), ("cca-itq", 8), ("pcah", 4)]
+    check_grid(jobs, dataset, params={"ksh": {"n_anchors": 100}})
+
+
+def test_evaluate_writes_the_finished_cells_when_a_later_one_fails(tmp_path, capsys):
+    # A constant column: ITQ with one bit per column refuses it, which only fit can see.
+    X, y = _blobs(d=8)
+    X[:, 5] = 1.0
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    out = tmp_path / "r.json"
+    argv = ["evaluate", "--dataset", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert main([*argv, "--method", "lsh,itq", "--bits", "8", "--output", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "column 5 of X is constant" in captured.err
+    assert "lsh" in captured.out  # the table of what finished
+    saved = json.loads(out.read_text())
+    assert [r["method"] for r in saved["results"]] == ["lsh"]
+    assert "stopped after 1 cell" in saved["incomplete"]

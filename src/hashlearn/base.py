@@ -85,6 +85,23 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
             )
         return n_bits
 
+    def check_fit_shape(self, n_samples: int, n_features: int) -> None:
+        """Raise now the error ``fit`` would raise on ``n_samples`` x ``n_features`` training
+        data because of the parameters alone (invalid values, ``n_bits`` above the feature
+        count, more anchors than rows), without fitting anything.
+
+        Lets a grid of fits (``hashlearn evaluate``, :func:`hashlearn.evaluation.evaluate_grid`)
+        refuse a bad cell before its first, possibly long, fit. Subclasses add their own shape
+        limits; errors that depend on the values of the data still come from ``fit``.
+        """
+        self._validate_params()
+        if self._n_bits_bounded():
+            self._resolve_n_bits(n_features)
+
+    def _n_bits_bounded(self) -> bool:
+        """Whether ``n_bits`` may not exceed the input dimension (see :meth:`_resolve_n_bits`)."""
+        return False
+
     def transform(self, X: Any) -> np.ndarray:
         """Continuous codes (n_samples, n_bits); their signs are the bits."""
         check_is_fitted(self)

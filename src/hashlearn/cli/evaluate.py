@@ -114,8 +114,26 @@ def run(args: argparse.Namespace) -> int:
     _check_writable(args.plot, "folder")
     if args.model is not None:
         records, meta = _evaluate_run(args)
-    else:
-        records, meta = _evaluate_dataset(args)
+        _report(args, records, meta)
+        return 0
+    records: list[dict] = []
+    meta: dict[str, Any] = {}
+    try:
+        _evaluate_dataset(args, records, meta)
+    except BaseException as exc:
+        # A cell failed or the run was interrupted: keep the cells that finished.
+        if records:
+            cause = str(exc) or type(exc).__name__
+            meta["incomplete"] = f"stopped after {len(records)} cell(s): {cause}"
+            _report(args, records, meta)
+            log.warning("wrote the %d finished cell(s) before the error below", len(records))
+        raise
+    _report(args, records, meta)
+    return 0
+
+
+def _report(args: argparse.Namespace, records: list[dict], meta: dict[str, Any]) -> None:
+    """Print the results table; write the JSON (``--output``) and plots (``--plot``)."""
     print(f"{meta['dataset']} (ties={args.ties})")
     print(format_table(records, results_columns(k=args.k, topk=meta["topk"])))
     if args.output:
@@ -123,10 +141,10 @@ def run(args: argparse.Namespace) -> int:
         log.info("results written to %s", args.output)
     if args.plot:
         _write_plots(records, Path(args.plot), meta["dataset"])
-    return 0
 
 
-def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
+def _evaluate_dataset(args: argparse.Namespace, records: list[dict], meta: dict) -> None:
+    """Fill ``records`` (cell by cell, as they finish) and ``meta`` for ``--dataset``."""
     from hashlearn.catalogue import get_method_class, method_parameters
     from hashlearn.data import load_dataset
     from hashlearn.evaluation import evaluate_grid
@@ -155,18 +173,19 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         labels_path=args.labels,
     )
     topk = dataset.resolve_topk(args.topk)
-    records = evaluate_grid(
+    meta.update(dataset=dataset.name, topk=topk, manifest=dataset.manifest)
+    evaluate_grid(
         methods,
         dataset,
         bits,
         progress=not args.quiet,
         params=per_method,
+        records=records,
         topk=topk,
         k=args.k,
         seed=args.seed,
         ties=args.ties,
     )
-    return records, {"dataset": dataset.name, "topk": topk, "manifest": dataset.manifest}
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:

@@ -58,6 +58,9 @@ class RotationQuantizer(BaseHasher):
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def _n_bits_bounded(self) -> bool:
+        return True
+
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> RotationQuantizer:

@@ -67,6 +67,9 @@ class CCAITQ(SupervisedMixin, BaseHasher):
         self.random_state = random_state
         self.blas_threads = blas_threads
 
+    def _n_bits_bounded(self) -> bool:
+        return True
+
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any) -> CCAITQ:
