@@ -115,3 +115,63 @@ def test_evaluate_writes_the_finished_cells_when_a_later_one_fails(tmp_path, cap
     saved = json.loads(out.read_text())
     assert [r["method"] for r in saved["results"]] == ["lsh"]
     assert "stopped after 1 cell" in saved["incomplete"]
+
+
+def _error(capsys, argv: list[str]) -> str:
+    assert main([*argv, "--quiet"]) == 2
+    return capsys.readouterr().err
+
+
+def test_errors_name_flags_not_python_arguments(npy_pair, capsys):
+    x_path, y_path, _, _ = npy_pair
+    data = ["--dataset", str(x_path), "--labels", str(y_path)]
+    err = _error(capsys, ["evaluate", *data, "--method", "lsh", "--bits", "8", "--topk", "5000"])
+    assert "`--topk 5000` is larger than the database" in err
+    assert "use `--topk` <= 216 or `--topk all`" in err and "topk=None" not in err
+    err = _error(capsys, ["evaluate", *data, "--method", "itq", "--bits", "128"])
+    assert "use `--bits` <= 12" in err and "n_bits" not in err.replace("(n_features", "")
+    err = _error(capsys, ["fit", "--method", "itq", "--bits", "64", "--data", str(x_path),
+                          "--output", str(x_path.with_name("m.npz"))])  # fmt: skip
+    assert "`--bits 64`" in err and "n_bits=" not in err
+
+
+def test_download_hint_names_the_flag(tmp_path, capsys):
+    err = _error(
+        capsys,
+        ["evaluate", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--no-download"],
+    )
+    assert "without `--no-download`" in err and "download=True" not in err
+
+
+def test_as_flags_spells_values_the_cli_way():
+    from hashlearn.cli._flags import as_flags
+
+    flags = {"topk": "--topk", "n_bits": "--bits", "download": "--no-download", "k": "--k"}
+    assert as_flags("use topk <= 9 or topk=None.", flags) == "use `--topk` <= 9 or `--topk all`."
+    assert as_flags("(download=False)", flags) == "(`--no-download`)"
+    assert as_flags("k=10.", flags) == "`--k 10`."
+    # Names the command does not have, and words that merely contain a name, are left alone.
+    text = "mAP@topk with n_features=8 and top_k=3 (k_means=2)"
+    assert as_flags(text, flags) == text
+
+
+@pytest.mark.parametrize("spelling", ["-k", "--k"])
+def test_search_and_index_search_take_both_k_spellings(tmp_path, capsys, spelling):
+    codes = np.random.default_rng(0).integers(0, 256, size=(20, 2), dtype=np.uint8)
+    np.save(tmp_path / "c.npy", codes)
+    c = str(tmp_path / "c.npy")
+    assert main(["search", "--database", c, "--queries", c, spelling, "3", "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0].split("\t")[1].split()
+    assert len(first) == 3 and first[0] == "0:0"
+    idx = str(tmp_path / "c.hlx")
+    assert main(["index", "build", "--codes", c, "--output", idx, "--quiet"]) == 0
+    assert main(["index", "search", "--index", idx, "--queries", c, spelling, "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split("\t")[1].split() == first
+
+
+def test_encode_with_a_codes_file_as_model_says_so(tmp_path, npy_pair, capsys):
+    np.save(tmp_path / "codes.npy", np.zeros((4, 2), dtype=np.uint8))
+    argv = ["encode", "--model", str(tmp_path / "codes.npy"), "--data", str(npy_pair[0])]
+    err = _error(capsys, [*argv, "--output", str(tmp_path / "out.npy")])
+    assert "is a plain .npy array" in err and "not a model file" in err
+    assert "TypeError" not in err and len(err.strip().splitlines()) == 1

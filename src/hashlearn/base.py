@@ -158,6 +158,7 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
         The stored method's module must be imported; :func:`hashlearn.catalogue.load_model`
         imports every method and loads any model.
         """
+        _refuse_plain_npy(path)
         arrays, meta = load_arrays(path)
         if meta.get("format_version") != FORMAT_VERSION or "params" not in meta:
             raise HashlearnFileError(f"{path} is not a hashlearn model file (no format version).")
@@ -179,6 +180,20 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
             setattr(model, key, value)
         check_loaded(path, model)
         return model
+
+
+def _refuse_plain_npy(path: str | os.PathLike) -> None:
+    """A plain ``.npy`` array (codes or features) where a model file is expected: say so."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError:
+        return  # load_arrays words a missing or unreadable file
+    if magic == b"\x93NUMPY":
+        raise HashlearnFileError(
+            f"{path} is a plain .npy array (codes or features?), not a model file; pass the "
+            ".npz model written by `hashlearn fit` or .save()."
+        )
 
 
 class SupervisedMixin:

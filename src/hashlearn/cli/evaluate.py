@@ -20,7 +20,7 @@ from hashlearn.cli._common import (
     parse_int_list,
     parse_params,
 )
-from hashlearn.cli._flags import errors_as_flags, parser_flags
+from hashlearn.cli._flags import errors_as_flags
 from hashlearn.cli.methods import DEEP_INSTALL
 from hashlearn.report import format_table, results_columns
 
@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
     add_dataset_options(parser)
     parser.add_argument("--output", default=None, help="write results as JSON here")
     parser.add_argument("--plot", default=None, help="write PR-curve PNGs into this folder")
-    parser.set_defaults(func=run, flags=parser_flags(parser))
+    parser.set_defaults(func=run)  # flags: set for every command by main.build_parser
 
 
 def parse_topk(text: str) -> int | str:

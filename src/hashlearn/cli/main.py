@@ -28,6 +28,7 @@ from hashlearn.cli import (
     train,
 )
 from hashlearn.cli._common import HelpFormatter, configure_logging
+from hashlearn.cli._flags import as_flags, set_command_flags
 
 COMMANDS = (evaluate, methods, datasets, train, fit, encode, search, index, reproduce)
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for command in COMMANDS:
         command.register(subparsers)
+    set_command_flags(parser)
     return parser
 
 
@@ -56,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (HashlearnInputError, HashlearnFileError) as exc:
-        print(f"hashlearn {args.command}: error: {exc}", file=sys.stderr)
+        # Library messages name Python arguments (n_bits=...); say the command's flags.
+        message = as_flags(str(exc), getattr(args, "flags", None) or {})
+        print(f"hashlearn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hashlearn: interrupted", file=sys.stderr)

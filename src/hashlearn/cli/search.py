@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--database", required=True, help="database codes (.npy, uint8)")
     parser.add_argument("--queries", required=True, help="query codes (.npy, uint8)")
-    parser.add_argument("--k", type=int, default=10, help="neighbours per query")
+    parser.add_argument("-k", "--k", type=int, default=10, help="neighbours per query")
     parser.add_argument(
         "--bits", type=int, default=None, help="code length (default: 8 × bytes per code)"
     )
