@@ -175,3 +175,29 @@ def test_encode_with_a_codes_file_as_model_says_so(tmp_path, npy_pair, capsys):
     err = _error(capsys, [*argv, "--output", str(tmp_path / "out.npy")])
     assert "is a plain .npy array" in err and "not a model file" in err
     assert "TypeError" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_csv_whose_last_column_is_a_feature_is_refused_naming_the_flag(tmp_path, capsys):
+    X, _ = _blobs(n=60, d=5)
+    csv = tmp_path / "features.csv"
+    np.savetxt(csv, X, delimiter=",")
+    argv = ["fit", "--method", "itq", "--bits", "4", "--data", str(csv)]
+    err = _error(capsys, [*argv, "--output", str(tmp_path / "m.npz")])
+    assert "looks like a feature" in err and "`--no-csv-labels`" in err and "`--labels`" in err
+    assert main([*argv, "--output", str(tmp_path / "m.npz"), "--no-csv-labels", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_features"] == 5
+
+
+def test_csv_label_column_with_one_value_per_row_is_warned_about(tmp_path, caplog):
+    from hashlearn.data import read_arrays
+
+    X, y = _blobs(n=60, d=4)
+    ids = np.arange(60)
+    np.savetxt(tmp_path / "ids.csv", np.column_stack([X, ids]), delimiter=",")
+    np.savetxt(tmp_path / "classes.csv", np.column_stack([X, y]), delimiter=",")
+    with caplog.at_level("WARNING", logger="hashlearn"):
+        read_arrays(tmp_path / "classes.csv")
+        assert not caplog.records
+        Xr, yr = read_arrays(tmp_path / "ids.csv")
+    assert Xr.shape == (60, 4) and len(yr) == 60
+    assert "60 distinct values in 60 rows" in caplog.text and "csv_labels=False" in caplog.text
