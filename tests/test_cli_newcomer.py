@@ -3,7 +3,10 @@ that name flags, CSV label columns, light start-up imports."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -201,3 +204,35 @@ def test_csv_label_column_with_one_value_per_row_is_warned_about(tmp_path, caplo
         Xr, yr = read_arrays(tmp_path / "ids.csv")
     assert Xr.shape == (60, 4) and len(yr) == 60
     assert "60 distinct values in 60 rows" in caplog.text and "csv_labels=False" in caplog.text
+
+
+HEAVY = ("torch", "matplotlib", "faiss", "pymilvus", "sklearn", "scipy", "numba", "pandas")
+
+
+@pytest.mark.parametrize("argv", [None, ["--version"], ["--help"]])
+def test_start_up_imports_no_heavy_module(argv):
+    code = "import sys\nimport hashlearn.cli.main\n"
+    if argv is not None:
+        code += f"try:\n    hashlearn.cli.main.main({argv!r})\nexcept SystemExit:\n    pass\n"
+    code += f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_first_compile_of_a_kernel_is_announced_once(tmp_path, monkeypatch, caplog):
+    from hashlearn._jit import note_compile
+
+    (tmp_path / "tiny_kernel.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef double(x):\n    return 2 * x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny_kernel = importlib.import_module("tiny_kernel")
+    with caplog.at_level("INFO", logger="hashlearn"):
+        note_compile(tiny_kernel.double, what="tiny")
+        assert "compiling the tiny kernels" in caplog.text
+        assert tiny_kernel.double(2) == 4
+        caplog.clear()
+        note_compile(tiny_kernel.double, what="tiny")
+    assert not caplog.records

@@ -9,10 +9,6 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from hashlearn._validation import HashlearnInputError
-
 log = logging.getLogger("hashlearn")
 
 
@@ -126,6 +122,8 @@ class _TqdmHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            from tqdm.auto import tqdm
+
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
@@ -145,6 +143,8 @@ def configure_logging(quiet: bool) -> None:
 
 def parse_int_list(text: str, name: str) -> list[int]:
     """``"16,32,64"`` -> ``[16, 32, 64]`` (positive integers)."""
+    from hashlearn._validation import HashlearnInputError
+
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -158,6 +158,8 @@ def parse_int_list(text: str, name: str) -> list[int]:
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``["n_anchors=300", "loss=l1"]`` -> ``{"n_anchors": 300, "loss": "l1"}``."""
+    from hashlearn._validation import HashlearnInputError
+
     params: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")

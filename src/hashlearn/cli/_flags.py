@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from hashlearn._io import HashlearnFileError
-from hashlearn._validation import HashlearnInputError
 
 _ARGUMENT = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)(?:=([^`]*))?`")
 
@@ -98,6 +97,8 @@ def as_flags(message: str, flags: Mapping[str, str]) -> str:
 @contextmanager
 def errors_as_flags(flags: Mapping[str, str]) -> Iterator[None]:
     """Re-raise hashlearn's input and file errors with their arguments written as flags."""
+    from hashlearn._validation import HashlearnInputError
+
     try:
         yield
     except (HashlearnInputError, HashlearnFileError) as exc:

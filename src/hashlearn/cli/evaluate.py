@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from hashlearn._io import HashlearnFileError, write_json_atomic
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import (
     LazyHelp,
     add_command,
@@ -145,6 +144,7 @@ def _report(args: argparse.Namespace, records: list[dict], meta: dict[str, Any])
 
 def _evaluate_dataset(args: argparse.Namespace, records: list[dict], meta: dict) -> None:
     """Fill ``records`` (cell by cell, as they finish) and ``meta`` for ``--dataset``."""
+    from hashlearn._validation import HashlearnInputError
     from hashlearn.catalogue import get_method_class, method_parameters
     from hashlearn.data import load_dataset
     from hashlearn.evaluation import evaluate_grid
@@ -189,6 +189,8 @@ def _evaluate_dataset(args: argparse.Namespace, records: list[dict], meta: dict)
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    from hashlearn._validation import HashlearnInputError
+
     try:
         from hashlearn.deep import evaluate_run
     except ModuleNotFoundError as exc:

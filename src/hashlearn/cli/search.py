@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import add_command
 
 log = logging.getLogger("hashlearn")
@@ -38,6 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def _read_codes(path: str, name: str) -> np.ndarray:
+    from hashlearn._validation import HashlearnInputError
     from hashlearn.data.files import read_arrays
 
     codes, _ = read_arrays(path, require_labels=False)

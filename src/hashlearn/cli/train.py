@@ -26,7 +26,6 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import (
     LazyHelp,
     add_command,
@@ -273,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from hashlearn._validation import HashlearnInputError
+
     try:
         from hashlearn.deep import TrainConfig, train_on_dataset
         from hashlearn.deep import distributed as dd
