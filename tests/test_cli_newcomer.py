@@ -236,3 +236,14 @@ def test_first_compile_of_a_kernel_is_announced_once(tmp_path, monkeypatch, capl
         caplog.clear()
         note_compile(tiny_kernel.double, what="tiny")
     assert not caplog.records
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train", "reproduce"])
+def test_every_command_maps_download_to_its_flag(command):
+    from hashlearn.cli._flags import as_flags
+    from hashlearn.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+    flags = sub.choices[command].get_default("flags")
+    assert as_flags("allow it (download=True)", flags) == "allow it (without `--no-download`)"

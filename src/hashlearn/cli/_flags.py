@@ -51,7 +51,12 @@ def _flag_text(flag: str, name: str, value: str | None) -> str:
 
 # Python names the library uses for what a command calls by another flag (``n_bits=...`` is
 # ``--bits``), applied to every command that has that flag.
-ALIASES = {"n_bits": "bits", "labels_path": "labels", "csv_labels": "no_csv_labels"}
+ALIASES = {
+    "n_bits": "bits",
+    "labels_path": "labels",
+    "csv_labels": "no_csv_labels",
+    "download": "no_download",  # `reproduce --no-download` (dest no_download)
+}
 
 
 def set_command_flags(parser: argparse.ArgumentParser) -> None:
