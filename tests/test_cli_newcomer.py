@@ -95,6 +95,25 @@ def test_check_grid_refuses_what_fit_would_refuse(npy_pair, method, params, bits
         check_grid([(method, bits)], dataset, params={method: params})
 
 
+@pytest.mark.parametrize(
+    ("method", "bits", "fragment"),
+    [("itq", 12, "X has 9 samples but n_bits=12"), ("pcah", 9, "X has 9 samples but n_bits=9")],
+)
+def test_check_grid_refuses_too_few_training_rows(method, bits, fragment):
+    from hashlearn.data import from_arrays
+    from hashlearn.evaluation import check_grid
+
+    X, y = _blobs(n=10, d=12, classes=2)
+    dataset = from_arrays(X, y, query_size=1)
+    assert len(dataset.train.X) == 9
+    with pytest.raises(HashlearnInputError, match=fragment):
+        check_grid([(method, bits)], dataset)
+    with pytest.raises(HashlearnInputError, match=fragment):  # what fit itself says
+        from hashlearn.catalogue import make_method
+
+        make_method(method, n_bits=bits).fit(dataset.train.X)
+
+
 def test_check_grid_accepts_cells_that_fit(npy_pair):
     from hashlearn.evaluation import check_grid
 
