@@ -132,6 +132,7 @@ def test_bad_param_is_a_clear_error(param, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_model_run_honours_k_and_ties(tmp_path, capsys):
     pytest.importorskip("torch")
     run = tmp_path / "run"

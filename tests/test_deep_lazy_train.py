@@ -32,6 +32,7 @@ def photos(tmp_path, monkeypatch):
     return root
 
 
+@pytest.mark.slow
 def test_frozen_efficientnet_trains_and_evaluates_on_lazy_images(photos, tmp_path):
     dataset = load_dataset("image-folder", data_dir=photos, split_seed=0)
     assert isinstance(dataset.train.images, ImageFiles)

@@ -51,6 +51,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         dd.teardown()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_end_with_identical_weights_and_lower_loss(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     a, b = load_file(str(tmp_path / "rank0.st")), load_file(str(tmp_path / "rank1.st"))
@@ -65,6 +66,7 @@ def test_two_gloo_processes_end_with_identical_weights_and_lower_loss(tmp_path):
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
                     reason="torchrun is not installed next to this Python")  # fmt: skip
+@pytest.mark.slow
 def test_cli_under_torchrun_writes_one_run(tmp_path):
     bindir = Path(sys.executable).parent
     out = tmp_path / "run"

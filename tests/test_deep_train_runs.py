@@ -114,6 +114,7 @@ def test_load_run_reproduces_codes_and_evaluate_run_uses_the_query_split(digits,
         load_run(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_cli_train_then_evaluate(tmp_path, capsys):
     out = tmp_path / "cli-run"
     args = ["train", "--dataset", "digits", "--loss", "dpsh", "--quantization", "hswd",

@@ -50,6 +50,7 @@ def lines(folder: Path) -> list[dict]:
     return [json.loads(x) for x in (folder / "results.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_tiny_grid_runs_and_reports(tmp_path):
     config = write(tmp_path, SHALLOW + DEEP)
     out = tmp_path / "out"
@@ -153,6 +154,7 @@ def test_deep_typos_name_key(tmp_path, capsys):
         assert all(name in err for name in names), err
 
 
+@pytest.mark.slow
 def test_killed_run_loses_nothing(tmp_path):
     grid = SHALLOW.replace('["sign", "itq"]', '["sign", "itq", "pcah", "lsh"]').replace(
         "bits = [8, 16]", "bits = [8, 12, 16, 24, 32, 40]"

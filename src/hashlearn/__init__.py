@@ -1,6 +1,16 @@
 """hashlearn: learning to hash, packed binary codes and fast exact Hamming search."""
 
-from hashlearn.codes import hamming_distances, pack, unpack
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["pack", "unpack", "hamming_distances", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # pack, unpack and hamming_distances load on first use: hashlearn.codes imports numba,
+    # which `hashlearn --version` and `--help` must not wait for.
+    if name in ("pack", "unpack", "hamming_distances"):
+        from hashlearn import codes
+
+        return getattr(codes, name)
+    raise AttributeError(f"module 'hashlearn' has no attribute {name!r}")

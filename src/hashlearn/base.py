@@ -85,6 +85,23 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
             )
         return n_bits
 
+    def check_fit_shape(self, n_samples: int, n_features: int) -> None:
+        """Raise now the error ``fit`` would raise on ``n_samples`` x ``n_features`` training
+        data because of the parameters alone (invalid values, ``n_bits`` above the feature
+        count, more anchors than rows), without fitting anything.
+
+        Lets a grid of fits (``hashlearn evaluate``, :func:`hashlearn.evaluation.evaluate_grid`)
+        refuse a bad cell before its first, possibly long, fit. Subclasses add their own shape
+        limits; errors that depend on the values of the data still come from ``fit``.
+        """
+        self._validate_params()
+        if self._n_bits_bounded():
+            self._resolve_n_bits(n_features)
+
+    def _n_bits_bounded(self) -> bool:
+        """Whether ``n_bits`` may not exceed the input dimension (see :meth:`_resolve_n_bits`)."""
+        return False
+
     def transform(self, X: Any) -> np.ndarray:
         """Continuous codes (n_samples, n_bits); their signs are the bits."""
         check_is_fitted(self)
@@ -141,6 +158,7 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
         The stored method's module must be imported; :func:`hashlearn.catalogue.load_model`
         imports every method and loads any model.
         """
+        _refuse_plain_npy(path)
         arrays, meta = load_arrays(path)
         if meta.get("format_version") != FORMAT_VERSION or "params" not in meta:
             raise HashlearnFileError(f"{path} is not a hashlearn model file (no format version).")
@@ -162,6 +180,20 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
             setattr(model, key, value)
         check_loaded(path, model)
         return model
+
+
+def _refuse_plain_npy(path: str | os.PathLike) -> None:
+    """A plain ``.npy`` array (codes or features) where a model file is expected: say so."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError:
+        return  # load_arrays words a missing or unreadable file
+    if magic == b"\x93NUMPY":
+        raise HashlearnFileError(
+            f"{path} is a plain .npy array (codes or features?), not a model file; pass the "
+            ".npz model written by `hashlearn fit` or .save()."
+        )
 
 
 class SupervisedMixin:

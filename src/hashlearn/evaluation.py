@@ -281,20 +281,55 @@ def evaluate_grid(
     *,
     progress: bool = True,
     params: dict[str, dict[str, Any]] | None = None,
+    records: list[dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`evaluate_method` for every (method, bits) pair, with a progress bar on stderr.
 
-    ``params`` maps a method name to its extra constructor parameters.
+    Every cell's parameters are checked against the training split's shape before the first
+    fit (:func:`check_grid`), so a grid is not refused half-way for a reason known up front.
+
+    Args:
+        params: maps a method name to its extra constructor parameters.
+        records: a list each finished record is appended to as soon as it is scored (and
+            which is returned); a caller keeps the finished cells of a grid when a later cell
+            fails or is interrupted.
     """
     from tqdm.auto import tqdm
 
     jobs = [(m, b) for m in methods for b in bits]
-    records = []
+    check_grid(jobs, dataset, params=params, seed=kwargs.get("seed", 0))
+    records = [] if records is None else records
     for method, n_bits in tqdm(jobs, desc="evaluate", disable=not progress, leave=False):
         extra = (params or {}).get(method)
         records.append(evaluate_method(method, dataset, n_bits, params=extra, **kwargs))
     return records
+
+
+def check_grid(
+    jobs: Iterable[tuple[str, int]],
+    dataset: Dataset,
+    *,
+    params: dict[str, dict[str, Any]] | None = None,
+    seed: int = 0,
+) -> None:
+    """Construct every (method, bits) cell and check its parameters against the shape of
+    ``dataset.train`` (:meth:`hashlearn.base.BaseHasher.check_fit_shape`), without fitting.
+
+    Raises the first cell's error prefixed by the cell, e.g. ``ssah at 16 bits: n_anchors=1000
+    is more than the 500 training samples; ...``.
+    """
+    n_samples, n_features = dataset.train.X.shape
+    for method, n_bits in jobs:
+        extra = (params or {}).get(method) or {}
+        model = make_method(method, n_bits=n_bits, random_state=seed, **extra)
+        check = getattr(model, "check_fit_shape", None)
+        if check is None:
+            continue
+        try:
+            check(n_samples, n_features)
+        except HashlearnInputError as exc:
+            raise type(exc)(f"{method} at {n_bits} bits: {exc}") from None
 
 
 #: Options of :func:`evaluate_run` passed on to :func:`evaluate_encoder`.

@@ -136,6 +136,7 @@ def test_crash_between_rotation_steps_resumes_identically(
     assert not [n for n in names if n.endswith(".tmp")]  # crash leftovers are cleaned
 
 
+@pytest.mark.slow
 def test_kill_9_mid_rotation_while_a_second_trainer_is_refused(digits, straight, tmp_path):
     run = tmp_path / "run"
     code = textwrap.dedent(f"""

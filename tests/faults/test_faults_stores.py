@@ -185,6 +185,7 @@ def test_lock_of_a_killed_writer_is_released(index_file):
         assert len(HammingIndex.load(index_file)) == 100  # and its unsaved append never landed
 
 
+@pytest.mark.slow
 def test_racing_locked_appends_lose_nothing(index_file):
     append = (
         "import numpy as np, sys\n"

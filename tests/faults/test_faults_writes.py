@@ -42,6 +42,7 @@ def fit(workdir, data="small.npy", output="model.npz", **kw):
                     "--output", output, "--quiet"], workdir, **kw)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_disk_full_during_encode_keeps_the_old_codes(workdir):
     assert fit(workdir).returncode == 0
     args = ["encode", "--model", "model.npz", "--output", "codes.npy", "--quiet"]
@@ -54,6 +55,7 @@ def test_disk_full_during_encode_keeps_the_old_codes(workdir):
     assert temps(workdir) == []
 
 
+@pytest.mark.slow
 def test_disk_full_during_fit_keeps_the_old_model(workdir):
     assert fit(workdir).returncode == 0
     before = (workdir / "model.npz").read_bytes()
@@ -62,6 +64,7 @@ def test_disk_full_during_fit_keeps_the_old_model(workdir):
     assert temps(workdir) == []
 
 
+@pytest.mark.slow
 def test_disk_full_during_search_json_keeps_the_old_results(workdir):
     assert fit(workdir).returncode == 0
     enc = ["encode", "--model", "model.npz", "--data", "big.npy", "--output", "c.npy", "--quiet"]
@@ -144,6 +147,7 @@ def test_failure_inside_the_writer_keeps_the_old_file(tmp_path):
     assert json.loads(target.read_text()) == {"v": 1} and temps(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_cli_output_is_a_directory_or_under_a_file(workdir):
     assert fit(workdir).returncode == 0
     (workdir / "adir").mkdir()
@@ -155,6 +159,7 @@ def test_cli_output_is_a_directory_or_under_a_file(workdir):
         write_json_atomic(workdir / "adir", {})
 
 
+@pytest.mark.slow
 def test_cli_existing_file_as_run_directory_is_one_line(workdir):
     (workdir / "run").write_text("not a folder")
     args = ["train", "--dataset", "digits", "--backbone", "mlp", "--bits", "8", "--epochs", "1",

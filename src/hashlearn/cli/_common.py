@@ -9,10 +9,6 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from hashlearn._validation import HashlearnInputError
-
 log = logging.getLogger("hashlearn")
 
 
@@ -75,7 +71,7 @@ def one_of(names: Iterable[str]) -> str:
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
-    """``--split-seed``, ``--protocol``, ``--data-dir`` and ``--no-download``."""
+    """``--labels``, ``--split-seed``, ``--protocol``, ``--data-dir`` and ``--no-download``."""
 
     def protocols() -> str:
         from hashlearn.data import available_datasets, dataset_info
@@ -84,6 +80,12 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
             f"{name}: {', '.join(dataset_info(name).protocols)}" for name in available_datasets()
         )
 
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="labels file (.npy, .csv, .txt; one per row or multi-hot) for a --dataset "
+        "features file without labels (.npy, or .csv whose columns are all features)",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the dataset split")
     parser.add_argument("--protocol", default=None, help=LazyHelp(protocols))
     parser.add_argument(
@@ -120,6 +122,8 @@ class _TqdmHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            from tqdm.auto import tqdm
+
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
@@ -139,6 +143,8 @@ def configure_logging(quiet: bool) -> None:
 
 def parse_int_list(text: str, name: str) -> list[int]:
     """``"16,32,64"`` -> ``[16, 32, 64]`` (positive integers)."""
+    from hashlearn._validation import HashlearnInputError
+
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -152,6 +158,8 @@ def parse_int_list(text: str, name: str) -> list[int]:
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``["n_anchors=300", "loss=l1"]`` -> ``{"n_anchors": 300, "loss": "l1"}``."""
+    from hashlearn._validation import HashlearnInputError
+
     params: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")

@@ -125,7 +125,7 @@ def _table(entries: list[dict[str, Any]]) -> str:
             lines.append(f"  verification failed: {e['verify_error']}")
     lines += [
         "",
-        "Your own data: pass the path of a .npz (X, y), .npy (+ labels file) or .csv file, "
+        "Your own data: pass the path of a .npz (X, y), .npy (with --labels FILE) or .csv file, "
         "a folder of images with one subfolder per class, or a .txt image list "
         "wherever a dataset name is expected.",
     ]

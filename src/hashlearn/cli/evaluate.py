@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from hashlearn._io import HashlearnFileError, write_json_atomic
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import (
     LazyHelp,
     add_command,
@@ -20,7 +19,7 @@ from hashlearn.cli._common import (
     parse_int_list,
     parse_params,
 )
-from hashlearn.cli._flags import errors_as_flags, parser_flags
+from hashlearn.cli._flags import errors_as_flags
 from hashlearn.cli.methods import DEEP_INSTALL
 from hashlearn.report import format_table, results_columns
 from hashlearn.vocab import (
@@ -107,7 +106,7 @@ def register(subparsers: Any) -> None:
     add_dataset_options(parser)
     parser.add_argument("--output", default=None, help="write results as JSON here")
     parser.add_argument("--plot", default=None, help="write PR-curve PNGs into this folder")
-    parser.set_defaults(func=run, flags=parser_flags(parser))
+    parser.set_defaults(func=run)  # flags: set for every command by main.build_parser
 
 
 def parse_topk(text: str) -> int | str:
@@ -148,8 +147,26 @@ def run(args: argparse.Namespace) -> int:
     _check_writable(args.plot, "folder")
     if args.model is not None:
         records, meta = _evaluate_run(args)
-    else:
-        records, meta = _evaluate_dataset(args)
+        _report(args, records, meta)
+        return 0
+    records: list[dict] = []
+    meta: dict[str, Any] = {}
+    try:
+        _evaluate_dataset(args, records, meta)
+    except BaseException as exc:
+        # A cell failed or the run was interrupted: keep the cells that finished.
+        if records:
+            cause = str(exc) or type(exc).__name__
+            meta["incomplete"] = f"stopped after {len(records)} cell(s): {cause}"
+            _report(args, records, meta)
+            log.warning("wrote the %d finished cell(s) before the error below", len(records))
+        raise
+    _report(args, records, meta)
+    return 0
+
+
+def _report(args: argparse.Namespace, records: list[dict], meta: dict[str, Any]) -> None:
+    """Print the results table; write the JSON (``--output``) and plots (``--plot``)."""
     print(f"{meta['dataset']} (ties={args.ties})")
     print(format_table(records, _columns(args, records, meta["topk"])))
     if args.output:
@@ -157,7 +174,6 @@ def run(args: argparse.Namespace) -> int:
         log.info("results written to %s", args.output)
     if args.plot:
         _write_plots(records, Path(args.plot), meta["dataset"])
-    return 0
 
 
 def _columns(args: argparse.Namespace, records: list[dict], topk: int | None) -> list:
@@ -188,7 +204,9 @@ def _candidates(args: argparse.Namespace) -> list[int]:
     return parse_int_list(args.candidates, "--candidates")
 
 
-def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
+def _evaluate_dataset(args: argparse.Namespace, records: list[dict], meta: dict) -> None:
+    """Fill ``records`` (cell by cell, as they finish) and ``meta`` for ``--dataset``."""
+    from hashlearn._validation import HashlearnInputError
     from hashlearn.catalogue import get_method_class, method_parameters
     from hashlearn.data import load_dataset
     from hashlearn.evaluation import evaluate_grid
@@ -215,6 +233,7 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         download=args.download,
         progress=not args.quiet,
         require_labels=args.neighbours is None,
+        labels_path=args.labels,
     )
     topk = dataset.resolve_topk(args.topk)
     if args.nn_k < 1:
@@ -224,12 +243,14 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         neighbour_options = dict(
             neighbours=args.neighbours, nn_k=args.nn_k, candidates=_candidates(args)
         )
-    records = evaluate_grid(
+    meta.update(dataset=dataset.name, topk=topk, manifest=dataset.manifest)
+    evaluate_grid(
         methods,
         dataset,
         bits,
         progress=not args.quiet,
         params=per_method,
+        records=records,
         topk=topk,
         k=args.k,
         seed=args.seed,
@@ -237,10 +258,11 @@ def _evaluate_dataset(args: argparse.Namespace) -> tuple[list[dict], dict]:
         no_relevant=args.no_relevant,
         **neighbour_options,
     )
-    return records, {"dataset": dataset.name, "topk": topk, "manifest": dataset.manifest}
 
 
 def _evaluate_run(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    from hashlearn._validation import HashlearnInputError
+
     if args.neighbours is not None:
         raise HashlearnInputError(
             "--neighbours applies to --dataset evaluations; a trained run is scored by labels."

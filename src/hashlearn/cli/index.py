@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from hashlearn._io import HashlearnFileError
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import add_command
 
 log = logging.getLogger("hashlearn")
@@ -70,6 +69,8 @@ def _load_npy(path: str, what: str) -> np.ndarray:
 
 
 def _codes(path: str, what: str) -> np.ndarray:
+    from hashlearn._validation import HashlearnInputError
+
     codes = _load_npy(path, what)
     if codes.dtype != np.uint8 or codes.ndim != 2:
         raise HashlearnInputError(

@@ -15,7 +15,6 @@ import sys
 
 from hashlearn import __version__
 from hashlearn._io import HashlearnFileError
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli import (
     compress,
     datasets,
@@ -30,6 +29,7 @@ from hashlearn.cli import (
     train,
 )
 from hashlearn.cli._common import HelpFormatter, configure_logging
+from hashlearn.cli._flags import as_flags, set_command_flags
 
 COMMANDS = (
     evaluate,
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for command in COMMANDS:
         command.register(subparsers)
+    set_command_flags(parser)
     return parser
 
 
@@ -68,10 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(quiet=args.quiet)
     try:
-        return int(args.func(args) or 0)
-    except (HashlearnInputError, HashlearnFileError) as exc:
-        print(f"hashlearn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        try:
+            return int(args.func(args) or 0)
+        except Exception as exc:
+            if not _input_or_file_error(exc):
+                raise
+            # Library messages name Python arguments (n_bits=...); say the command's flags.
+            message = as_flags(str(exc), getattr(args, "flags", None) or {})
+            print(f"hashlearn {args.command}: error: {message}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
         print("hashlearn: interrupted", file=sys.stderr)
         return 130
@@ -83,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # disk full, a folder where a file should be, permissions, ...
         print(f"hashlearn {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
+
+
+def _input_or_file_error(exc: BaseException) -> bool:
+    """A hashlearn input or file error (imported here: ``_validation`` loads scikit-learn,
+    which start-up must not wait for; a command that raised one has loaded it already)."""
+    from hashlearn._validation import HashlearnInputError
+
+    return isinstance(exc, (HashlearnInputError, HashlearnFileError))
 
 
 def describe_os_error(exc: OSError) -> str:

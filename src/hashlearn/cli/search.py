@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import add_command
 
 log = logging.getLogger("hashlearn")
@@ -25,7 +24,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--database", required=True, help="database codes (.npy, uint8)")
     parser.add_argument("--queries", required=True, help="query codes (.npy, uint8)")
-    parser.add_argument("--k", type=int, default=10, help="neighbours per query")
+    parser.add_argument("-k", "--k", type=int, default=10, help="neighbours per query")
     parser.add_argument(
         "--bits", type=int, default=None, help="code length (default: 8 × bytes per code)"
     )
@@ -38,6 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def _read_codes(path: str, name: str) -> np.ndarray:
+    from hashlearn._validation import HashlearnInputError
     from hashlearn.data.files import read_arrays
 
     codes, _ = read_arrays(path, require_labels=False)

@@ -26,7 +26,6 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import (
     LazyHelp,
     add_command,
@@ -273,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from hashlearn._validation import HashlearnInputError
+
     try:
         from hashlearn.deep import TrainConfig, train_on_dataset
         from hashlearn.deep import distributed as dd
@@ -295,6 +296,7 @@ def _train(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             download=args.download,
             progress=show,
+            labels_path=args.labels,
         )
         hasher = train_on_dataset(config, dataset, args.output, resume=args.resume, progress=show)
     finally:

@@ -184,6 +184,13 @@ class Dataset:
             raise HashlearnInputError(
                 f"topk must be a positive integer, 'all' or 'protocol', got {topk!r}."
             )
+        n_db = len(self.database)
+        if isinstance(topk, (int, np.integer)) and not isinstance(topk, bool) and topk > n_db:
+            # Refused here, before any fit, rather than by the metrics after the first one.
+            raise HashlearnInputError(
+                f"topk={topk} is larger than the database ({n_db} items); use topk <= {n_db} "
+                "or topk=None for all."
+            )
         return topk
 
     def split_fingerprint(self, split: str) -> str:

@@ -59,6 +59,7 @@ def load_dataset(
     download: bool = True,
     progress: bool = True,
     require_labels: bool = True,
+    labels_path: str | os.PathLike | None = None,
 ) -> Dataset:
     """Load a registered dataset (or a user's features file) split for retrieval.
 
@@ -80,16 +81,31 @@ def load_dataset(
         progress: show progress bars on stderr.
         require_labels: ``False`` lets a features file without labels load as an unlabelled
             dataset (``y`` is ``None``), for neighbour metrics.
+        labels_path: labels of a features file ``name`` that holds none (a ``.npy``, or a
+            ``.csv`` read as all features): ``.npy``, ``.csv`` or ``.txt``, one label per row or
+            a multi-hot matrix (see :func:`hashlearn.data.load_files`). Only with a path.
     """
     split_seed = check_seed(split_seed)
     name_str = os.fspath(name)
-    if isinstance(name, os.PathLike) or _looks_like_path(name_str):
+    is_path = isinstance(name, os.PathLike) or _looks_like_path(name_str)
+    if labels_path is not None and not is_path:
+        raise HashlearnInputError(
+            f"a labels file applies to your own features file, not to the registered dataset "
+            f"{name_str!r} (which has its labels); drop the labels file or pass a features path."
+        )
+    if is_path:
         path = Path(name_str).expanduser().resolve()
         if path.is_dir() or path.suffix.lower() == ".txt":
+            if labels_path is not None:
+                raise HashlearnInputError(
+                    f"{path} is an image folder or list, which names its own labels; "
+                    "drop the labels file."
+                )
             kind = "image-folder" if path.is_dir() else "image-list"
             return load_dataset(kind, split_seed, protocol, data_dir=path, progress=progress)
+        labels = None if labels_path is None else Path(labels_path).expanduser().resolve()
         dataset = load_files(
-            path, split_seed=split_seed, name=str(path), require_labels=require_labels
+            path, labels, split_seed=split_seed, name=str(path), require_labels=require_labels
         )
         if protocol is not None and protocol != dataset.protocol:
             raise HashlearnInputError(
@@ -97,7 +113,7 @@ def load_dataset(
                 f"{dataset.protocol!r}; to choose split sizes use "
                 "hashlearn.data.load_files(..., query_size=..., train_size=...)."
             )
-        return _with_recipe(dataset)
+        return _with_recipe(dataset, labels)
     info = dataset_info(name_str)
     protocol = info.default_protocol if protocol is None else protocol
     if protocol not in info.protocols:
@@ -123,11 +139,13 @@ def load_dataset(
     return _with_recipe(dataset)
 
 
-def _with_recipe(dataset: Dataset) -> Dataset:
+def _with_recipe(dataset: Dataset, labels_path: Path | None = None) -> Dataset:
     """Record in the manifest the call that rebuilds this exact split."""
     dataset.manifest["load_dataset"] = {
         "name": dataset.name,
         "split_seed": dataset.split_seed,
         "protocol": dataset.protocol,
     }
+    if labels_path is not None:
+        dataset.manifest["load_dataset"]["labels_path"] = str(labels_path)
     return dataset

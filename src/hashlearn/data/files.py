@@ -8,7 +8,9 @@
   (numbers or text) unless ``labels_path`` is given or ``csv_labels=False`` (every column is a
   feature). This holds whether or not the caller needs labels, so ``hashlearn fit`` of an
   unsupervised method and ``hashlearn encode`` read the same columns as features. A first row
-  that is not numeric is taken as a header.
+  that is not numeric is taken as a header. A numeric last column with non-integer values is
+  refused (a feature taken for the label); one with about one distinct value per row is
+  warned about.
 
 Labels files: ``.npy`` (1-D ids or a 2-D multi-hot matrix) or text (``.csv``/``.tsv``/``.txt``,
 one label per line, or one 0/1 column per class). Nothing is ever unpickled.
@@ -17,6 +19,7 @@ one label per line, or one 0/1 column per class). Nothing is ever unpickled.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 import zipfile
@@ -28,6 +31,8 @@ import numpy as np
 from hashlearn._io import HashlearnFileError
 from hashlearn.data.base import SPLIT_NAMES, Dataset
 from hashlearn.data.user import SizeArg, from_arrays, from_splits
+
+log = logging.getLogger("hashlearn")
 
 FEATURE_KEYS = ("X", "features")
 LABEL_KEYS = ("y", "labels")
@@ -162,7 +167,35 @@ def _read_text_table(path: Path, *, labels_last: bool) -> tuple[np.ndarray, np.n
             labels = labels.astype(np.float64)
         except ValueError:
             pass  # mixed numbers and text: keep as text class names
+        else:
+            _check_label_column(path, labels, skip)
     return X, labels
+
+
+def _check_label_column(path: Path, labels: np.ndarray, skip: int) -> None:
+    """Refuse a numeric last column that cannot be class labels (non-integer numbers: a feature
+    taken for the label), warn when it has about one value per row (ids or a feature?)."""
+    fix = (
+        "if the file has no label column pass `csv_labels=False` (every column is a feature), "
+        "or give the labels in a separate file (`labels_path`)"
+    )
+    fractional = np.flatnonzero(np.isfinite(labels) & (labels != np.round(labels)))
+    if len(fractional):
+        row = int(fractional[0])
+        raise HashlearnFileError(
+            f"{path}: the last column, read as the class label, holds non-integer numbers "
+            f"({labels[row]:g} in row {row + 1 + skip}), so it looks like a feature; {fix}."
+        )
+    n_distinct = len(np.unique(labels))
+    if len(labels) >= 20 and n_distinct > len(labels) // 2:
+        log.warning(
+            "%s: the last column, read as the class label, has %d distinct values in %d rows; "
+            "if it is a feature, not a label, %s.",
+            path,
+            n_distinct,
+            len(labels),
+            fix,
+        )
 
 
 def _read_labels(path: Path) -> np.ndarray:

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from hashlearn._bitops import to_words
+from hashlearn._jit import note_compile
 from hashlearn._validation import HashlearnInputError
 from hashlearn.index import _store
 from hashlearn.index._mih import (
@@ -142,6 +143,7 @@ class MIHIndex(HammingIndex):
         out_d = np.empty((len(queries), k), dtype=np.int32)
         out_i = np.empty((len(queries), k), dtype=np.int64)
         failed = np.zeros(len(queries), dtype=np.bool_)
+        note_compile(mih_knn, what="multi-index hashing")
         mih_knn(
             self._query_words(queries), k, tables, self._budget(), self.n_bits, out_d, out_i, failed
         )
@@ -157,6 +159,7 @@ class MIHIndex(HammingIndex):
         counts = np.zeros(nq, dtype=np.int64)
         failed = np.zeros(nq, dtype=np.bool_)
         no_d, no_i = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+        note_compile(mih_range, what="multi-index hashing")
         mih_range(
             qwords,
             radius,

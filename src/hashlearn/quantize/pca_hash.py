@@ -38,6 +38,18 @@ class PCAHash(SignQuantizer):
         self.n_bits = n_bits
         self.random_state = random_state
 
+    def check_fit_shape(self, n_samples: int, n_features: int) -> None:
+        """As :meth:`BaseHasher.check_fit_shape`, plus the samples ``n_bits`` directions need."""
+        super().check_fit_shape(n_samples, n_features)
+        self._check_samples(n_samples, self._resolve_n_bits(n_features))
+
+    def _check_samples(self, n_samples: int, n_bits: int) -> None:
+        if n_samples <= n_bits:
+            raise HashlearnInputError(
+                f"X has {n_samples} samples but n_bits={n_bits}: {n_bits} principal directions "
+                f"need at least {n_bits + 1} samples; pass more data or lower n_bits."
+            )
+
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> PCAHash:
@@ -45,11 +57,7 @@ class PCAHash(SignQuantizer):
         X = self._check_X(X, reset=True)
         n_samples, n_features = X.shape
         n_bits = self._resolve_n_bits(n_features)
-        if n_samples <= n_bits:
-            raise HashlearnInputError(
-                f"X has {n_samples} samples but n_bits={n_bits}: {n_bits} principal directions "
-                f"need at least {n_bits + 1} samples; pass more data or lower n_bits."
-            )
+        self._check_samples(n_samples, n_bits)
         super().fit(X)
         variances = unit_scaled(self._project(X))[0].var(axis=0)
         n_informative = int(np.sum(variances > 1e-10 * max(variances.max(), 1e-300)))

@@ -63,6 +63,21 @@ class RotationQuantizer(BaseHasher):
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def _n_bits_bounded(self) -> bool:
+        return True
+
+    def check_fit_shape(self, n_samples: int, n_features: int) -> None:
+        """As :meth:`BaseHasher.check_fit_shape`, plus the samples a rotation needs."""
+        super().check_fit_shape(n_samples, n_features)
+        self._check_samples(n_samples, self._resolve_n_bits(n_features))
+
+    def _check_samples(self, n_samples: int, n_bits: int) -> None:
+        if n_samples < n_bits:
+            raise HashlearnInputError(
+                f"X has {n_samples} samples but n_bits={n_bits}: learning a {n_bits}-bit rotation "
+                f"needs at least {n_bits} samples; pass more data or lower n_bits."
+            )
+
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None, *, X_val: Any = None) -> RotationQuantizer:
@@ -74,11 +89,7 @@ class RotationQuantizer(BaseHasher):
         X = self._check_X(X, reset=True, min_samples=2)
         n_samples, n_features = X.shape
         n_bits = self._resolve_n_bits(n_features)
-        if n_samples < n_bits:
-            raise HashlearnInputError(
-                f"X has {n_samples} samples but n_bits={n_bits}: learning a {n_bits}-bit rotation "
-                f"needs at least {n_bits} samples; pass more data or lower n_bits."
-            )
+        self._check_samples(n_samples, n_bits)
         constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
         if n_features > n_bits:
             self.mean_ = safe_mean(X)

@@ -62,6 +62,9 @@ class SignQuantizer(BaseHasher):
         self.center = center
         self.random_state = random_state
 
+    def _n_bits_bounded(self) -> bool:
+        return self.projection != "random"
+
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any = None) -> SignQuantizer:

@@ -68,6 +68,9 @@ class CCAITQ(SupervisedMixin, BaseHasher):
         self.random_state = random_state
         self.blas_threads = blas_threads
 
+    def _n_bits_bounded(self) -> bool:
+        return True
+
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_blas_threads
     def fit(self, X: Any, y: Any) -> CCAITQ:
@@ -77,12 +80,15 @@ class CCAITQ(SupervisedMixin, BaseHasher):
         self.mean_ = safe_mean(X)
         # Codes are signs of a linear map, so scaling the centred data by a power of two (exact)
         # changes no code; it keeps the covariances clear of overflow and underflow.
-        Xc = unit_scaled(X - self.mean_.astype(X.dtype))[0]
+        # Covariances in float64: the problem is ill-conditioned when d approaches n (1280-d
+        # features, 1,000 rows), and float32 products, whose rounding depends on the CPU's
+        # BLAS kernels, gave other directions (and mAP) on other machines.
+        Xc = unit_scaled(X - self.mean_.astype(X.dtype))[0].astype(np.float64)
         Yc = Y - Y.mean(axis=0)
         n = len(X)
-        Cxx = (Xc.T @ Xc).astype(np.float64) / n
+        Cxx = Xc.T @ Xc / n
         Cyy = Yc.T @ Yc / n
-        Cxy = (Xc.T @ Yc.astype(Xc.dtype)).astype(np.float64) / n
+        Cxy = Xc.T @ Yc / n
         Cxx += self.reg * np.trace(Cxx) / len(Cxx) * np.eye(len(Cxx)) + 1e-12 * np.eye(len(Cxx))
         Cyy += (self.reg * np.trace(Cyy) / len(Cyy) + 1e-12) * np.eye(len(Cyy))
         # Cxy Cyy⁻¹ Cyx w = ρ² Cxx w: the canonical directions of X.
@@ -90,8 +96,11 @@ class CCAITQ(SupervisedMixin, BaseHasher):
         eigvals, eigvecs = linalg.eigh((M + M.T) / 2, Cxx)
         order = np.argsort(eigvals)[::-1][:n_bits]
         corr = np.sqrt(np.clip(eigvals[order], 0.0, None))
+        # Only rank(Yc) correlations are non-zero (c − 1 for c classes); the rest are rounding
+        # noise along arbitrary directions, set to exactly 0 so that they add nothing.
+        corr[np.linalg.matrix_rank(Yc) :] = 0.0
         directions = eigvecs[:, order] * corr
-        V = (Xc @ directions.astype(Xc.dtype)).astype(np.float64)
+        V = Xc @ directions
         R = random_orthogonal(n_bits, self.random_state)
         R, self.n_iter_ = itq(V, R, self.max_iter)
         self.correlations_ = corr

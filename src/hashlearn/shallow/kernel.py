@@ -294,15 +294,29 @@ class KernelHashing(SupervisedMixin, BaseHasher):
         "verbose": ["verbose"],
     }
 
-    def _prepare(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Validate inputs, learn the kernel map; return (Φ centred (n, m), ΦᵀΦ, Y multi-hot)."""
-        X, Y = self._check_X_y(X, y)
-        check_magnitude(X, type(self).__name__)
+    def check_fit_shape(self, n_samples: int, n_features: int) -> None:
+        """As :meth:`BaseHasher.check_fit_shape`, plus the anchor limits of :meth:`_prepare`."""
+        super().check_fit_shape(n_samples, n_features)
+        self._check_anchor_counts(n_samples)
+
+    def _check_anchor_counts(self, n_samples: int) -> None:
+        """``n_bits <= n_anchors <= n_samples`` (the rows the anchors are drawn from)."""
         if self.n_bits > self.n_anchors:
             raise HashlearnInputError(
                 f"n_bits={self.n_bits} exceeds n_anchors={self.n_anchors}; the codes are a "
                 "projection of the anchor features, so use n_anchors >= n_bits."
             )
+        if self.n_anchors > n_samples:
+            raise HashlearnInputError(
+                f"n_anchors={self.n_anchors} is more than the {n_samples} training samples; "
+                f"use n_anchors <= {n_samples}."
+            )
+
+    def _prepare(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validate inputs, learn the kernel map; return (Φ centred (n, m), ΦᵀΦ, Y multi-hot)."""
+        X, Y = self._check_X_y(X, y)
+        check_magnitude(X, type(self).__name__)
+        self._check_anchor_counts(len(X))
         rbf = AnchorRBF(
             n_anchors=self.n_anchors,
             anchors=self.anchors,

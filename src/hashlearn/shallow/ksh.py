@@ -190,15 +190,24 @@ class KSH(KernelHashing):
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    @limit_blas_threads
-    def fit(self, X: Any, y: Any) -> KSH:
-        """Learn the r kernel hash functions from features ``X`` (n, d) and labels ``y``."""
+    def check_fit_shape(self, n_samples: int, n_features: int) -> None:
+        """As :meth:`KernelHashing.check_fit_shape`; the anchors come from the labelled subset."""
+        super(KernelHashing, self).check_fit_shape(n_samples, n_features)
+        self._check_labeled()
+        self._check_anchor_counts(min(n_samples, self.n_labeled))
+
+    def _check_labeled(self) -> None:
         if self.n_anchors > self.n_labeled:
             raise HashlearnInputError(
                 f"n_anchors={self.n_anchors} exceeds n_labeled={self.n_labeled}; the anchors "
                 "are drawn from the labelled subset, so use n_anchors <= n_labeled."
             )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads
+    def fit(self, X: Any, y: Any) -> KSH:
+        """Learn the r kernel hash functions from features ``X`` (n, d) and labels ``y``."""
+        self._check_labeled()
         X, Y = self._check_X_y(X, y)
         if len(X) > self.n_labeled:
             rng = check_random_state(self.random_state)
