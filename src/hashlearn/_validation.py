@@ -90,12 +90,19 @@ def _reworded(
             "pass more rows."
         )
     elif "NaN" in message or "infinity" in message:
-        values = np.asarray(X, dtype=np.float64)
-        row, column = np.argwhere(~np.isfinite(values))[0]
-        message = (
-            f"{name} contains NaN or infinite values (first at row {row}, column {column}); "
-            "impute or drop those rows before hashing."
-        )
+        with np.errstate(over="ignore"):
+            bad = np.argwhere(~np.isfinite(np.asarray(X, dtype=np.float64)))
+        if len(bad):
+            row, column = bad[0]
+            message = (
+                f"{name} contains NaN or infinite values (first at row {row}, column {column}); "
+                "impute or drop those rows before hashing."
+            )
+        else:  # finite, but too large for the float32 array scikit-learn was asked for
+            message = (
+                f"{name} has values above float32's range (3.4e38); pass it as float64 or "
+                f"rescale it first, e.g. {name} / np.abs({name}).max()."
+            )
     elif "is expecting" in message:
         message += (
             f" The model was fitted on {estimator.n_features_in_} features; pass data with the "
