@@ -49,6 +49,21 @@ def _describe(exc: OSError) -> str:
     return f"{text} [{name}]" if name else text
 
 
+def version_refused(path: str | os.PathLike, what: str, found: Any, reads: int) -> OSError:
+    """The error for a ``what`` file at ``path`` of format version ``found``, which this
+    release (reading version ``reads``) cannot load: it names both versions and the fix."""
+    from hashlearn import __version__
+
+    if isinstance(found, int) and not isinstance(found, bool) and found > reads:
+        fix = "it was written by a newer hashlearn; upgrade hashlearn to load it"
+    else:
+        fix = "re-create it with this release"
+    return HashlearnFileError(
+        f"{path} is a {what} of format version {found!r}, but hashlearn {__version__} reads "
+        f"format version {reads} only; {fix}."
+    )
+
+
 # -- temporary files ---------------------------------------------------------------------------
 def _temp_parts(target: Path) -> tuple[str, str]:
     return f".{target.name}.", ".tmp"

@@ -8,6 +8,7 @@ against the arrays; a second writer of a locked store gets a clear error and no 
 import hashlib
 import json
 import signal
+import zlib
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from _proc import run_python, start_python, wait_ready
 from hashlearn._io import HashlearnFileError, file_lock, load_arrays, save_arrays
 from hashlearn.base import BaseHasher
 from hashlearn.catalogue import load_model
-from hashlearn.index import HammingIndex
+from hashlearn.index import HammingIndex, read_index
 from hashlearn.quantize import ITQ
 
 
@@ -91,6 +92,37 @@ def test_consistently_edited_model_is_checked_against_its_arrays(model_file, cha
     with pytest.raises(HashlearnFileError, match=message) as info:
         load_model(model_file)  # the catalogue knows every method, whatever ran before
     assert str(model_file) in str(info.value)
+
+
+@pytest.mark.parametrize("version, fix", [(2, "newer hashlearn; upgrade"), (0, "re-create it")])
+def test_model_of_another_format_version_names_both_versions(model_file, version, fix):
+    edit_consistently(model_file, lambda a, m: m.update(format_version=version))
+    with pytest.raises(HashlearnFileError, match=rf"model of format version {version}, but "
+                       rf"hashlearn .* reads format version 1 only; .*{fix}"):  # fmt: skip
+        load_model(model_file)
+
+
+@pytest.mark.parametrize("version", [2, 7])
+def test_code_store_of_a_newer_format_version_names_both_versions(tmp_path, version):
+    from hashlearn.index import _store
+
+    path = tmp_path / "db.hlx"
+    index = HammingIndex(64)
+    index.add(np.random.default_rng(2).integers(0, 256, (10, 8), dtype=np.uint8))
+    index.save(path)
+    blob = bytearray(path.read_bytes())
+    for offset in _store.SLOTS:  # rewrite both header slots as a newer release would
+        body = blob[offset : offset + _store._SLOT.size]
+        fields = list(_store._SLOT.unpack(body))
+        fields[1] = version
+        body = _store._SLOT.pack(*fields)
+        blob[offset : offset + len(body)] = body
+        blob[offset + len(body) : offset + len(body) + 4] = _store._SLOT_CRC.pack(zlib.crc32(body))
+    path.write_bytes(bytes(blob))
+    message = rf"{path.name} is a code store of format version {version}, but .* reads format "
+    for load in (HammingIndex.load, lambda p: HammingIndex.load(p, mmap=True), read_index):
+        with pytest.raises(HashlearnFileError, match=message + "version 1 only; .* upgrade"):
+            load(path)
 
 
 def test_files_without_checksums_still_load(model_file, tmp_path):

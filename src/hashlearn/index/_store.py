@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashlearn._io import HashlearnFileError, atomic_write, file_lock
+from hashlearn._io import HashlearnFileError, atomic_write, file_lock, version_refused
 
 MAGIC = b"HLXCODES"
 VERSION = 1
@@ -219,7 +219,7 @@ def read_header(path: str | os.PathLike) -> StoreHeader:
             best = header
     if best is None:
         raise HashlearnFileError(
-            f"{path} has no valid header (checksum mismatch or unsupported version): the file "
+            f"{path} has no valid header (checksum mismatch): the file "
             "is corrupted; re-create it with HammingIndex.save()."
         )
     if size < best.end:
@@ -238,7 +238,9 @@ def _unpack_slot(path: Path, raw: bytes) -> StoreHeader | None:
     if zlib.crc32(body) != stored_crc:
         return None
     magic, version, flags, n_bits, kind, n_tables, rec, count, seq, crc = _SLOT.unpack(body)
-    if magic != MAGIC or version != VERSION or kind >= len(KINDS) or n_bits < 1:
+    if magic == MAGIC and version != VERSION:  # an intact slot of another format version
+        raise version_refused(path, "code store", version, VERSION)
+    if magic != MAGIC or kind >= len(KINDS) or n_bits < 1:
         return None
     header = StoreHeader(
         path, n_bits, count, bool(flags & FLAG_IDS), KINDS[kind], n_tables, seq, crc
