@@ -22,7 +22,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _proc import start_python, wait_ready  # noqa: E402
+from _proc import one_line_error, run_cli, start_python, wait_ready  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import hashlearn.deep.checkpoints as checkpoints  # noqa: E402
@@ -167,6 +167,23 @@ def test_kill_9_mid_rotation_while_a_second_trainer_is_refused(digits, straight,
     _, trained = fit(digits, run, resume=True)  # the kernel released the lock
     assert trained == []
     same_run(straight, run)
+
+
+def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_earlier(tmp_path):
+    args = ["train", "--dataset", "digits", "--backbone", "mlp", "--bits", "8", "--output",
+            "run", "--quiet"]  # fmt: skip
+    assert run_cli([*args, "--epochs", "1"], tmp_path).returncode == 0
+    root = tmp_path / "run/checkpoints"
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    optimizer = max(len(data) for p, data in before.items() if p.name == "optimizer.safetensors")
+    # Every file but the optimizer state still fits: epoch 2's checkpoint fails part-way.
+    result = run_cli([*args, "--epochs", "2", "--resume"], tmp_path, max_file_bytes=optimizer - 1)
+    one_line_error(result, "checkpoint run/checkpoints/epoch-0002", "File too large [EFBIG]",
+                   "earlier checkpoints are unchanged")  # fmt: skip
+    assert "Safetensor" not in result.stderr
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    checkpoints.load_checkpoint(checkpoints.checkpoint_folders(tmp_path / "run")[0])
 
 
 # -- lost pointer, damaged and edited files ----------------------------------------------------

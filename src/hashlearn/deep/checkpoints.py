@@ -33,13 +33,14 @@ from typing import Any, NamedTuple
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as serialize
 
 from hashlearn._io import (
     HashlearnFileError,
+    _describe,
     _fsync_dir,
     _json_default,
-    atomic_path,
+    write_bytes_atomic,
     write_json_atomic,
 )
 
@@ -84,8 +85,10 @@ def save_tensors(
     SHA-256 of each tensor and ``metadata`` (strings) in its header."""
     payload = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     sums = json.dumps({k: tensor_sha256(v) for k, v in payload.items()}, sort_keys=True)
-    with atomic_path(path) as tmp:
-        save_file(payload, str(tmp), metadata={**(metadata or {}), CHECKSUM_KEY: sums})
+    # Serialised in memory, then written through the verified writer: a full disk is an
+    # error naming the file and its errno (safetensors' own writer reports a bare os error).
+    data = serialize(payload, metadata={**(metadata or {}), CHECKSUM_KEY: sums})
+    write_bytes_atomic(path, data)
 
 
 def read_tensor_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -197,12 +200,23 @@ def write_checkpoint(
         shutil.rmtree(junk, ignore_errors=True)
     name = _new_name(run_dir, epoch)
     tmp = root / f".{name}.tmp"
-    tmp.mkdir()
-    save_tensors(tmp / TENSOR_FILES[0], weights)
-    save_tensors(tmp / TENSOR_FILES[1], optimizer_tensors)
-    record = {**state, "files": {f: file_sha256(tmp / f) for f in TENSOR_FILES}}
-    write_json_atomic(tmp / "state.json", {**record, "sha256": _json_sha256(record)})
-    _fsync_dir(tmp)
+    try:
+        tmp.mkdir()
+        save_tensors(tmp / TENSOR_FILES[0], weights)
+        save_tensors(tmp / TENSOR_FILES[1], optimizer_tensors)
+        record = {**state, "files": {f: file_sha256(tmp / f) for f in TENSOR_FILES}}
+        write_json_atomic(tmp / "state.json", {**record, "sha256": _json_sha256(record)})
+        _fsync_dir(tmp)
+    except BaseException as exc:  # a full disk, a write error, an interrupt: no half folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        cause = exc if type(exc) is not HashlearnFileError else exc.__cause__
+        if isinstance(cause, OSError):
+            earlier = checkpoint_folders(run_dir)
+            kept = "the earlier checkpoints are unchanged" if earlier else "nothing was written"
+            raise HashlearnFileError(
+                f"could not write checkpoint {root / name}: {_describe(cause)}; {kept}."
+            ) from exc
+        raise
     _rotation_step("written", name)
     os.rename(tmp, root / name)  # a free name: no checkpoint is replaced
     _fsync_dir(root)
