@@ -5,7 +5,8 @@ checked (bytes on disk = bytes written) before :func:`os.replace` moves it onto 
 folder is fsynced after the rename. A full disk, a write error or a crash therefore never
 replaces a good file with a short one: the old file stays and the error names the path. Temporary
 files left by a killed writer (its pid is gone, or the file is older than a day) are removed by
-the next write to the same name.
+the next write to the same name; those of dead pids also by the next load of it (models, index
+files, run files).
 
 Arrays go through Python file objects (:func:`numpy.lib.format.write_array` on a checked
 writer), never ``ndarray.tofile``, which ignores write errors. :func:`save_arrays` stores the
@@ -79,11 +80,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
-    """Remove temporary files of ``path`` left by dead writers (or older than a day).
+def clean_stale_temps(path: str | os.PathLike, *, dead_only: bool = False) -> list[Path]:
+    """Remove temporary files of ``path`` left by dead writers (or older than a day, unless
+    ``dead_only``: the readers' call, which never guesses that a live pid was reused).
 
     Only names of the form ``.NAME.<pid>-<hex>.tmp`` are touched; a writer that is still
-    running keeps its file. Returns the removed paths.
+    running keeps its file. Writers call this before each write, the loaders of models,
+    indexes and run files before each read. Files that cannot be removed (a read-only
+    folder) are left. Returns the removed paths.
     """
     target = Path(path)
     prefix, suffix = _temp_parts(target)
@@ -105,8 +109,11 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
             age = now - entry.stat().st_mtime
         except OSError:
             continue
-        if not _pid_alive(int(pid_text)) or age > STALE_TEMP_SECONDS:
-            entry.unlink(missing_ok=True)
+        if not _pid_alive(int(pid_text)) or (age > STALE_TEMP_SECONDS and not dead_only):
+            try:
+                entry.unlink(missing_ok=True)
+            except OSError:
+                continue
             removed.append(entry)
     return removed
 
@@ -330,6 +337,7 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     Raises :class:`HashlearnFileError` naming ``path`` if it is damaged or was edited.
     """
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"no such file: {path}")
     try:

@@ -40,6 +40,7 @@ from hashlearn._io import (
     _describe,
     _fsync_dir,
     _json_default,
+    clean_stale_temps,
     write_bytes_atomic,
     write_json_atomic,
 )
@@ -94,6 +95,7 @@ def save_tensors(
 def read_tensor_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """``(tensors, header metadata)`` of a safetensors file, its checksums verified."""
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"missing file {path}; the run directory is incomplete.")
     try:
@@ -128,6 +130,7 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file of a run directory, or a clear error when it is missing or damaged."""
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"missing file {path}; is this a hashlearn run directory?")
     try:

@@ -30,7 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hashlearn._io import HashlearnFileError, atomic_write, file_lock, version_refused
+from hashlearn._io import (
+    HashlearnFileError,
+    atomic_write,
+    clean_stale_temps,
+    file_lock,
+    version_refused,
+)
 
 MAGIC = b"HLXCODES"
 VERSION = 1
@@ -202,6 +208,7 @@ def _check_new_ids(header: StoreHeader, ids: np.ndarray) -> None:
 def read_header(path: str | os.PathLike) -> StoreHeader:
     """Read and validate the committed header of the store at ``path``."""
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"no such file: {path}")
     size = path.stat().st_size
