@@ -36,6 +36,9 @@ except ImportError:  # pragma: no cover - non-POSIX: locks become no-ops
 
 #: A temporary file older than this is stale even if its pid is alive (pids are reused).
 STALE_TEMP_SECONDS = 24 * 3600
+#: How long the Python API's ``save`` / ``append_to`` wait for another writer's lock by
+#: default (the CLI passes 0: it refuses at once).
+LOCK_TIMEOUT_SECONDS = 60.0
 META_KEY, META_DIGEST_KEY, CHECKSUMS_KEY = "__meta__", "__meta_sha256__", "_checksums"
 
 
@@ -411,9 +414,10 @@ def file_lock(path: str | os.PathLike, *, timeout: float = 0.0) -> Iterator[Path
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
                 os.close(fd)
                 who = f" (pid {holder})" if holder.isdigit() else ""
+                waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
                 raise HashlearnFileError(
-                    f"another process{who} is writing {target}; wait for it to finish and "
-                    "retry (its lock is released when it exits)."
+                    f"another process{who} is writing {target}{waited}; wait for it to finish "
+                    "and retry, or pass a larger timeout (its lock is released when it exits)."
                 ) from None
             time.sleep(0.05)
     os.ftruncate(fd, 0)

@@ -8,11 +8,13 @@ against the arrays; a second writer of a locked store gets a clear error and no 
 import hashlib
 import json
 import signal
+import threading
+import time
 import zlib
 
 import numpy as np
 import pytest
-from _proc import run_python, start_python, wait_ready
+from _proc import one_line_error, run_cli, run_python, start_python, wait_ready
 
 from hashlearn._io import HashlearnFileError, file_lock, load_arrays, save_arrays
 from hashlearn.base import BaseHasher
@@ -197,12 +199,40 @@ def test_second_writer_of_a_locked_index_gets_a_clear_error(index_file):
     other = HammingIndex(64)
     other.add(np.zeros((1, 8), dtype=np.uint8))
     with pytest.raises(HashlearnFileError, match=rf"another process \(pid {child.pid}\) is writ"):
-        other.save(index_file)
+        other.save(index_file, timeout=0)
     (index_file.parent / "go").touch()
     assert child.wait(timeout=60) == 0, child.stderr.read()
     after = HammingIndex.load(index_file).codes  # the first writer's append survived
     np.testing.assert_array_equal(after[:100], before)
     assert len(after) == 105 and (after[100:] == 7).all()
+
+
+def test_second_writer_waits_for_the_lock_then_saves(index_file):
+    child = start_python(HOLD_LOCK.format(sleep=60), index_file.parent)
+    wait_ready(child)
+    mine = HammingIndex(64)
+    mine.add(np.full((3, 8), 9, dtype=np.uint8))
+    with pytest.raises(HashlearnFileError, match=r"is writing .*db\.npz \(waited 0\.5 s\)"):
+        mine.save(index_file, timeout=0.5)
+    release = threading.Timer(1.0, (index_file.parent / "go").touch)
+    release.start()
+    for path in (index_file, index_file.with_suffix(".hlx")):
+        mine.save(path)  # the default timeout waits for the child's save to finish
+    assert child.wait(timeout=60) == 0, child.stderr.read()
+    release.join()
+    for path in (index_file, index_file.with_suffix(".hlx")):  # ours came after the child's
+        np.testing.assert_array_equal(HammingIndex.load(path).codes, mine.codes)
+
+
+def test_cli_refuses_at_once_while_another_process_writes(index_file, tmp_path):
+    np.save(tmp_path / "codes.npy", np.zeros((4, 8), dtype=np.uint8))
+    build = ["index", "build", "--codes", "codes.npy", "--output", "db.npz", "--quiet"]
+    with file_lock(index_file):
+        start = time.monotonic()
+        result = run_cli(build, tmp_path)
+    assert time.monotonic() - start < 30  # no 60 s wait
+    one_line_error(result, "another process", "db.npz")
+    assert len(HammingIndex.load(index_file)) == 100
 
 
 def test_lock_of_a_killed_writer_is_released(index_file):
@@ -245,7 +275,7 @@ def test_unlocked_child_sees_a_held_lock(index_file):
         code = (
             "import numpy as np\n"
             "from hashlearn.index import HammingIndex\n"
-            "HammingIndex(64).save('db.npz')\n"
+            "HammingIndex(64).save('db.npz', timeout=0)\n"
         )
         result = run_python(code, index_file.parent)
     assert result.returncode != 0 and "another process" in result.stderr

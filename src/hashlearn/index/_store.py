@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from hashlearn._io import (
+    LOCK_TIMEOUT_SECONDS,
     HashlearnFileError,
     atomic_write,
     clean_stale_temps,
@@ -122,10 +123,12 @@ def write_store(
     n_bits: int,
     kind: str = "flat",
     n_tables: int = 0,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> None:
-    """Write a new store holding ``codes`` (and ``ids``), replacing ``path`` atomically."""
+    """Write a new store holding ``codes`` (and ``ids``), replacing ``path`` atomically, once
+    another writer's lock is released (waiting up to ``timeout`` seconds)."""
     path = Path(path)
-    with file_lock(path):
+    with file_lock(path, timeout=timeout):
         _write_new(path, codes, ids, n_bits, kind, n_tables)
 
 
@@ -140,11 +143,16 @@ def _write_new(path: Path, codes, ids, n_bits: int, kind: str, n_tables: int) ->
 
 
 def append_store(
-    path: str | os.PathLike, codes: np.ndarray, ids: np.ndarray | None, n_bits: int
+    path: str | os.PathLike,
+    codes: np.ndarray,
+    ids: np.ndarray | None,
+    n_bits: int,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> StoreHeader:
-    """Append records to the store at ``path`` (created if missing); crash-safe, see module doc."""
+    """Append records to the store at ``path`` (created if missing); crash-safe, see module doc.
+    Waits up to ``timeout`` seconds for another writer's lock."""
     path = Path(path)
-    with file_lock(path):
+    with file_lock(path, timeout=timeout):
         if not path.exists():
             _write_new(path, codes, ids, n_bits, "flat", 0)
             return read_header(path)
