@@ -161,6 +161,8 @@ def append_store(
             raise HashlearnFileError(
                 f"{path} holds {old.n_bits}-bit codes; cannot append {n_bits}-bit codes to it."
             )
+        if not len(codes):  # nothing to append (an empty index): the store stays as it is
+            return old
         if old.has_ids != (ids is not None):
             held = "explicit ids" if old.has_ids else "implicit ids (row numbers)"
             raise HashlearnFileError(

@@ -96,6 +96,12 @@ class HammingIndex(BinaryIndex):
         n, needed = self._ntotal, self._ntotal + len(codes)
         if ids is None and self._ids is not None:  # continue after the largest id
             start = int(self._ids[:n].max()) + 1 if n else 0
+            if start + len(codes) - 1 > np.iinfo(np.int64).max:
+                raise HashlearnInputError(
+                    f"add() gives new codes the ids after the largest one in the index, "
+                    f"{start - 1}, but {len(codes)} more do not fit in int64 (max "
+                    f"{np.iinfo(np.int64).max}); pass your own with add_with_ids()."
+                )
             ids = np.arange(start, start + len(codes), dtype=np.int64)
         if ids is not None and self._ids is None:
             self._ids = np.arange(self._words.shape[1], dtype=np.int64)
@@ -239,12 +245,17 @@ class HammingIndex(BinaryIndex):
         if self._store is not None:
             return _store.read_store(self._store.path)[1]
         words = np.ascontiguousarray(self._words[:, : self._ntotal].T)
-        return words.view(np.uint8).reshape(self._ntotal, -1)[:, : self.n_bytes].copy()
+        return (
+            words.view(np.uint8).reshape(self._ntotal, 8 * self._n_words)[:, : self.n_bytes].copy()
+        )
 
     def _store_kind(self) -> tuple[str, int]:
         return "flat", 0
 
     def _explicit_ids(self) -> np.ndarray | None:
+        """The ids to store, or None when they are the row numbers (or there is no code)."""
+        if self.ntotal == 0:  # e.g. after remove_ids of every code: no id to keep
+            return None
         has_ids = self._store.has_ids if self._store is not None else self._ids is not None
         return self.ids if has_ids else None
 
