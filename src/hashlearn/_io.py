@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn.exceptions import HashlearnFileError  # re-exported here for older imports
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - non-POSIX: locks become no-ops
@@ -40,10 +42,6 @@ STALE_TEMP_SECONDS = 24 * 3600
 #: default (the CLI passes 0: it refuses at once).
 LOCK_TIMEOUT_SECONDS = 60.0
 META_KEY, META_DIGEST_KEY, CHECKSUMS_KEY = "__meta__", "__meta_sha256__", "_checksums"
-
-
-class HashlearnFileError(OSError):
-    """Raised when a file cannot be written, read or parsed."""
 
 
 def _describe(exc: OSError) -> str:

@@ -1,8 +1,8 @@
 """Input checks shared by every public entry point.
 
-Every check raises :class:`HashlearnInputError` (a ``ValueError``) with a message that names the
-argument, what is wrong with it, and how to fix it, so that users never meet a traceback from
-deep inside numpy.
+Every check raises :class:`~hashlearn.exceptions.HashlearnInputError` (a ``ValueError``) with
+a message that names the argument, what is wrong with it, and how to fix it, so that users never
+meet a traceback from deep inside numpy.
 """
 
 from __future__ import annotations
@@ -10,22 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, validate_data
 
-
-class HashlearnInputError(ValueError):
-    """Raised when an argument has the wrong type, shape or values."""
-
-
-class HashlearnInputTypeError(HashlearnInputError, TypeError):
-    """A :class:`HashlearnInputError` for values of a wrong type (also a ``TypeError``, as
-    scikit-learn raises for them)."""
-
-
-class HashlearnParameterError(HashlearnInputError, InvalidParameterError):
-    """A constructor parameter outside its declared constraints (``_parameter_constraints``);
-    also scikit-learn's ``InvalidParameterError``."""
+# The error classes live in the public hashlearn.exceptions; re-exported for older imports.
+from hashlearn.exceptions import (  # noqa: F401
+    HashlearnInputError,
+    HashlearnInputTypeError,
+    HashlearnParameterError,
+)
 
 
 def check_features(

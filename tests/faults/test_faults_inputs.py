@@ -130,3 +130,20 @@ def test_deep_features_beyond_float32_after_standardising_are_explained(data, tm
     bad[3, 5] = np.nan
     with pytest.raises(HashlearnInputError, match="NaN or infinite values .* row 3, column 5"):
         hasher.encode(bad)
+
+
+def test_public_errors_live_in_hashlearn_exceptions():
+    import hashlearn
+    from hashlearn import _io, _validation, exceptions
+    from hashlearn.deep import config
+
+    names = ["HashlearnInputError", "HashlearnInputTypeError", "HashlearnParameterError"]
+    for name in names:  # the old import paths name the same classes
+        assert getattr(_validation, name) is getattr(exceptions, name)
+    assert _io.HashlearnFileError is exceptions.HashlearnFileError is hashlearn.HashlearnFileError
+    assert config.TrainingDivergedError is exceptions.TrainingDivergedError
+    for name in exceptions.__all__:
+        assert issubclass(getattr(exceptions, name), exceptions.HashlearnError)
+    assert issubclass(exceptions.HashlearnFileError, OSError)
+    with pytest.raises(exceptions.HashlearnError, match="n_bits"):
+        make("itq", n_bits=0).fit(np.ones((3, 2)))
