@@ -277,18 +277,25 @@ def test_weights_of_another_shape_name_the_file(digits, straight, tmp_path):
     weights = load_file(str(run / "model.safetensors"))
     head = [k for k in weights if k.startswith("head.")][-1]
     weights[head] = weights[head][:-1]  # a 15-bit head, without the spec header
-    save_file(weights, str(run / "model.safetensors"))
+    checkpoints.save_tensors(run / "model.safetensors", weights)
     with pytest.raises(HashlearnFileError, match=r"model\.safetensors does not fit the network"):
         load_run(run)
 
 
-def test_files_without_checksums_still_load(digits, straight, tmp_path):
+def test_files_with_stripped_checksums_are_refused(digits, straight, tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_bytes((straight / "config.json").read_bytes())
-    save_file(load_file(str(straight / "model.safetensors")), str(run / "model.safetensors"))
-    codes = load_run(run).encode(digits.query.X)
-    assert np.array_equal(codes, load_run(straight).encode(digits.query.X))
+    shutil.copytree(straight, run)
+    weights = load_file(str(run / "model.safetensors"))  # rewritten without the checksum header
+    save_file(weights, str(run / "model.safetensors"))
+    with pytest.raises(HashlearnFileError, match=r"model\.safetensors has no checksums"):
+        load_run(run)
+    folder = newest(run)
+    checkpoints.load_checkpoint(folder)  # intact
+    state = read(folder / "state.json")
+    del state["sha256"]
+    (folder / "state.json").write_text(json.dumps(state))
+    with pytest.raises(HashlearnFileError, match=r"state\.json has no checksums"):
+        checkpoints.load_checkpoint(folder)
 
 
 def test_rotation_files_are_verified_and_checked_against_the_network(digits, tmp_path):

@@ -127,17 +127,20 @@ def test_code_store_of_a_newer_format_version_names_both_versions(tmp_path, vers
             load(path)
 
 
-def test_files_without_checksums_still_load(model_file, tmp_path):
+@pytest.mark.parametrize("strip_array_sums", [True, False])
+def test_file_with_stripped_checksums_is_refused(model_file, tmp_path, strip_array_sums):
     entries = raw_entries(model_file)
     meta = json.loads(entries.pop("__meta__").tobytes())
-    meta.pop("_checksums")
+    if strip_array_sums:
+        meta.pop("_checksums")
+    meta["params"]["n_bits"] = 32  # an edit the stripped checksums would have caught
     del entries["__meta_sha256__"]
-    legacy = tmp_path / "legacy.npz"
-    np.savez(legacy, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
-    X = np.random.default_rng(1).standard_normal((5, 32))
-    np.testing.assert_array_equal(
-        BaseHasher.load(legacy).encode(X), BaseHasher.load(model_file).encode(X)
-    )
+    stripped = tmp_path / "stripped.npz"
+    np.savez(stripped, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
+    for load in (BaseHasher.load, load_model, HammingIndex.load):
+        with pytest.raises(HashlearnFileError, match=r"stripped\.npz has no checksums .* cannot "
+                           r"be verified; the file was edited or corrupted"):  # fmt: skip
+            load(stripped)
 
 
 @pytest.fixture
