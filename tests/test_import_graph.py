@@ -234,7 +234,9 @@ def test_registries_import_nothing_above_them() -> None:
     assert _reachable(graph, "hashlearn.data.registry") <= {
         "hashlearn.data.splits",
         "hashlearn._validation",
+        "hashlearn.exceptions",  # a leaf: imports nothing of ours
     }
+    assert _reachable(graph, "hashlearn.exceptions") == set()
     assert "hashlearn.data.digits" in graph["hashlearn.data.catalogue"]
     assert "hashlearn.shallow" in graph["hashlearn.catalogue"]
 

@@ -200,9 +200,9 @@ def test_second_writer_gets_a_clear_error(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(HashlearnFileError, match=rf"another process \(pid {holder.pid}\)"):
-            index.save(path)
-        with pytest.raises(HashlearnFileError, match="another process"):
-            index.append_to(path)
+            index.save(path, timeout=0)
+        with pytest.raises(HashlearnFileError, match=r"another process .*\(waited 0\.2 s\)"):
+            index.append_to(path, timeout=0.2)
     finally:
         (tmp_path / "go").touch()
         holder.wait(timeout=60)

@@ -2,8 +2,18 @@
 
 from typing import Any
 
+from hashlearn.exceptions import HashlearnError, HashlearnFileError, HashlearnInputError
+
 __version__ = "0.1.0"
-__all__ = ["pack", "unpack", "hamming_distances", "__version__"]
+__all__ = [
+    "pack",
+    "unpack",
+    "hamming_distances",
+    "HashlearnError",
+    "HashlearnFileError",
+    "HashlearnInputError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,20 +1,24 @@
-"""Verified, atomic, pickle-free file writing; checksummed arrays; advisory file locks.
+"""Verified, atomic, pickle-free file writing and checksummed array archives.
 
 Every file is written to a temporary sibling ``.NAME.<pid>-<random>.tmp``, flushed, fsynced and
 checked (bytes on disk = bytes written) before :func:`os.replace` moves it onto ``NAME``; the
 folder is fsynced after the rename. A full disk, a write error or a crash therefore never
 replaces a good file with a short one: the old file stays and the error names the path. Temporary
 files left by a killed writer (its pid is gone, or the file is older than a day) are removed by
-the next write to the same name.
+the next write to the same name; those of dead pids also by the next load of it (models, index
+files, run files).
 
 Arrays go through Python file objects (:func:`numpy.lib.format.write_array` on a checked
 writer), never ``ndarray.tofile``, which ignores write errors. :func:`save_arrays` stores the
-SHA-256 of every array and of the metadata; :func:`load_arrays` verifies them.
+SHA-256 of every array and of the metadata; :func:`load_arrays` verifies them (a file without
+them is refused: a stripped header must not skip the verification).
+
+Advisory file locks live in :mod:`hashlearn._locks`, the SHA-256 helpers in
+:mod:`hashlearn._checksums`; both are re-exported here under their old names.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -28,25 +32,35 @@ from typing import Any
 
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - non-POSIX: locks become no-ops
-    fcntl = None  # type: ignore[assignment]
+from hashlearn._checksums import array_sha256, file_sha256  # noqa: F401  (re-exported)
+from hashlearn._locks import (  # noqa: F401  (re-exported: the lock section moved there)
+    LOCK_TIMEOUT_SECONDS,
+    describe_os_error,
+    file_lock,
+    lock_path_for,
+)
+from hashlearn.exceptions import HashlearnFileError  # re-exported here for older imports
+
+_describe = describe_os_error  # the name other modules import
 
 #: A temporary file older than this is stale even if its pid is alive (pids are reused).
 STALE_TEMP_SECONDS = 24 * 3600
 META_KEY, META_DIGEST_KEY, CHECKSUMS_KEY = "__meta__", "__meta_sha256__", "_checksums"
 
 
-class HashlearnFileError(OSError):
-    """Raised when a file cannot be written, read or parsed."""
+def version_refused(path: str | os.PathLike, what: str, found: Any, reads: int) -> OSError:
+    """The error for a ``what`` file at ``path`` of format version ``found``, which this
+    release (reading version ``reads``) cannot load: it names both versions and the fix."""
+    from hashlearn import __version__
 
-
-def _describe(exc: OSError) -> str:
-    """``strerror`` of an OS error, with its errno name (``No space left on device [ENOSPC]``)."""
-    name = errno.errorcode.get(exc.errno or 0)
-    text = exc.strerror or str(exc)
-    return f"{text} [{name}]" if name else text
+    if isinstance(found, int) and not isinstance(found, bool) and found > reads:
+        fix = "it was written by a newer hashlearn; upgrade hashlearn to load it"
+    else:
+        fix = "re-create it with this release"
+    return HashlearnFileError(
+        f"{path} is a {what} of format version {found!r}, but hashlearn {__version__} reads "
+        f"format version {reads} only; {fix}."
+    )
 
 
 # -- temporary files ---------------------------------------------------------------------------
@@ -64,11 +78,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
-    """Remove temporary files of ``path`` left by dead writers (or older than a day).
+def clean_stale_temps(path: str | os.PathLike, *, dead_only: bool = False) -> list[Path]:
+    """Remove temporary files of ``path`` left by dead writers (or older than a day, unless
+    ``dead_only``: the readers' call, which never guesses that a live pid was reused).
 
     Only names of the form ``.NAME.<pid>-<hex>.tmp`` are touched; a writer that is still
-    running keeps its file. Returns the removed paths.
+    running keeps its file. Writers call this before each write, the loaders of models,
+    indexes and run files before each read. Files that cannot be removed (a read-only
+    folder) are left. Returns the removed paths.
     """
     target = Path(path)
     prefix, suffix = _temp_parts(target)
@@ -90,8 +107,11 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
             age = now - entry.stat().st_mtime
         except OSError:
             continue
-        if not _pid_alive(int(pid_text)) or age > STALE_TEMP_SECONDS:
-            entry.unlink(missing_ok=True)
+        if not _pid_alive(int(pid_text)) or (age > STALE_TEMP_SECONDS and not dead_only):
+            try:
+                entry.unlink(missing_ok=True)
+            except OSError:
+                continue
             removed.append(entry)
     return removed
 
@@ -278,14 +298,6 @@ def _json_default(obj: Any) -> Any:
 
 
 # -- checksummed array archives ----------------------------------------------------------------
-def array_sha256(array: np.ndarray) -> str:
-    """SHA-256 of an array's dtype, shape and C-order bytes (hex)."""
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.reshape(-1).view(np.uint8).data if array.size else b"")
-    return digest.hexdigest()
-
-
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Save named arrays plus a JSON metadata dict to an ``.npz`` file, atomically and verified.
 
@@ -311,10 +323,11 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: di
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Load a file written by :func:`save_arrays`, verifying its checksums.
 
-    Files written before checksums existed (no ``__meta_sha256__`` entry) load unverified.
-    Raises :class:`HashlearnFileError` naming ``path`` if it is damaged or was edited.
+    Raises :class:`HashlearnFileError` naming ``path`` if it is damaged or was edited, and if
+    its checksums are missing (they cannot be skipped by stripping them).
     """
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"no such file: {path}")
     try:
@@ -328,10 +341,13 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
             "re-create it with the matching save() call."
         ) from None
     stored_digest = arrays.pop(META_DIGEST_KEY, None)
-    if stored_digest is None:
-        return arrays, meta
     damaged = "its content does not match the checksums stored when it was saved"
     fix = "the file was edited or corrupted; re-create it with the matching save() call"
+    if stored_digest is None:
+        raise HashlearnFileError(
+            f"{path} has no checksums (no {META_DIGEST_KEY} entry), so it cannot be verified; "
+            f"{fix}."
+        )
     if stored_digest.tobytes().decode("ascii", "replace") != hashlib.sha256(meta_bytes).hexdigest():
         raise HashlearnFileError(f"{path}: {damaged} (metadata); {fix}.")
     checksums = meta.pop(CHECKSUMS_KEY, None)
@@ -341,64 +357,3 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         if array_sha256(value) != checksums[key]:
             raise HashlearnFileError(f"{path}: {damaged} (array {key!r}); {fix}.")
     return arrays, meta
-
-
-# -- locks -------------------------------------------------------------------------------------
-_HELD: dict[str, list] = {}  # lock file -> [fd, depth], for re-entrant use within a process
-
-
-def lock_path_for(path: str | os.PathLike) -> Path:
-    """The lock file guarding ``path``: ``DIR/.lock`` for a folder, ``.NAME.lock`` beside a file."""
-    target = Path(path)
-    return target / ".lock" if target.is_dir() else target.parent / f".{target.name}.lock"
-
-
-@contextmanager
-def file_lock(path: str | os.PathLike, *, timeout: float = 0.0) -> Iterator[Path]:
-    """Hold an exclusive advisory lock (``fcntl.flock``) on ``path`` for the ``with`` block.
-
-    A second process asking for the same lock waits up to ``timeout`` seconds, then gets a
-    :class:`HashlearnFileError` saying that another process is writing ``path``. The kernel drops
-    the lock when its holder exits, even after ``kill -9``, so a lock is never stale. Re-entrant
-    within one process (a ``save`` inside a locked read-modify-write does not deadlock).
-    """
-    target = Path(path)
-    lock = lock_path_for(target)
-    key = os.path.realpath(lock)
-    if fcntl is None or key in _HELD:
-        if key in _HELD:
-            _HELD[key][1] += 1
-        try:
-            yield lock
-        finally:
-            if key in _HELD:
-                _HELD[key][1] -= 1
-        return
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise HashlearnFileError(f"cannot lock {target}: {_describe(exc)} ({lock}).") from None
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                os.close(fd)
-                who = f" (pid {holder})" if holder.isdigit() else ""
-                raise HashlearnFileError(
-                    f"another process{who} is writing {target}; wait for it to finish and "
-                    "retry (its lock is released when it exits)."
-                ) from None
-            time.sleep(0.05)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    _HELD[key] = [fd, 1]
-    try:
-        yield lock
-    finally:
-        del _HELD[key]
-        os.ftruncate(fd, 0)
-        os.close(fd)  # closing the descriptor releases the flock

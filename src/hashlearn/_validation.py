@@ -1,8 +1,8 @@
 """Input checks shared by every public entry point.
 
-Every check raises :class:`HashlearnInputError` (a ``ValueError``) with a message that names the
-argument, what is wrong with it, and how to fix it, so that users never meet a traceback from
-deep inside numpy.
+Every check raises :class:`~hashlearn.exceptions.HashlearnInputError` (a ``ValueError``) with
+a message that names the argument, what is wrong with it, and how to fix it, so that users never
+meet a traceback from deep inside numpy.
 """
 
 from __future__ import annotations
@@ -10,22 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, validate_data
 
-
-class HashlearnInputError(ValueError):
-    """Raised when an argument has the wrong type, shape or values."""
-
-
-class HashlearnInputTypeError(HashlearnInputError, TypeError):
-    """A :class:`HashlearnInputError` for values of a wrong type (also a ``TypeError``, as
-    scikit-learn raises for them)."""
-
-
-class HashlearnParameterError(HashlearnInputError, InvalidParameterError):
-    """A constructor parameter outside its declared constraints (``_parameter_constraints``);
-    also scikit-learn's ``InvalidParameterError``."""
+# The error classes live in the public hashlearn.exceptions; re-exported for older imports.
+from hashlearn.exceptions import (  # noqa: F401
+    HashlearnInputError,
+    HashlearnInputTypeError,
+    HashlearnParameterError,
+)
 
 
 def check_features(
@@ -90,12 +82,19 @@ def _reworded(
             "pass more rows."
         )
     elif "NaN" in message or "infinity" in message:
-        values = np.asarray(X, dtype=np.float64)
-        row, column = np.argwhere(~np.isfinite(values))[0]
-        message = (
-            f"{name} contains NaN or infinite values (first at row {row}, column {column}); "
-            "impute or drop those rows before hashing."
-        )
+        with np.errstate(over="ignore"):
+            bad = np.argwhere(~np.isfinite(np.asarray(X, dtype=np.float64)))
+        if len(bad):
+            row, column = bad[0]
+            message = (
+                f"{name} contains NaN or infinite values (first at row {row}, column {column}); "
+                "impute or drop those rows before hashing."
+            )
+        else:  # finite, but too large for the float32 array scikit-learn was asked for
+            message = (
+                f"{name} has values above float32's range (3.4e38); pass it as float64 or "
+                f"rescale it first, e.g. {name} / np.abs({name}).max()."
+            )
     elif "is expecting" in message:
         message += (
             f" The model was fitted on {estimator.n_features_in_} features; pass data with the "

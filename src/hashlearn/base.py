@@ -27,7 +27,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from hashlearn._io import HashlearnFileError, load_arrays, save_arrays
+from hashlearn._io import HashlearnFileError, load_arrays, save_arrays, version_refused
 from hashlearn._labels import check_labels
 from hashlearn._model_checks import build_model, check_loaded, model_class
 from hashlearn._scaling import check_finite_projection
@@ -160,8 +160,10 @@ class BaseHasher(ParameterChecksMixin, TransformerMixin, BaseEstimator):
         """
         _refuse_plain_npy(path)
         arrays, meta = load_arrays(path)
-        if meta.get("format_version") != FORMAT_VERSION or "params" not in meta:
+        if "format_version" not in meta or "params" not in meta:
             raise HashlearnFileError(f"{path} is not a hashlearn model file (no format version).")
+        if meta["format_version"] != FORMAT_VERSION:
+            raise version_refused(path, "model", meta["format_version"], FORMAT_VERSION)
         target = model_class(path, meta, cls)
         if not issubclass(target, cls):
             raise HashlearnFileError(

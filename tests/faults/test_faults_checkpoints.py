@@ -22,7 +22,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _proc import start_python, wait_ready  # noqa: E402
+from _proc import one_line_error, run_cli, start_python, wait_ready  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import hashlearn.deep.checkpoints as checkpoints  # noqa: E402
@@ -170,6 +170,23 @@ def test_kill_9_mid_rotation_while_a_second_trainer_is_refused(digits, straight,
     same_run(straight, run)
 
 
+def test_disk_full_while_writing_a_checkpoint_is_one_line_and_keeps_the_earlier(tmp_path):
+    args = ["train", "--dataset", "digits", "--backbone", "mlp", "--bits", "8", "--output",
+            "run", "--quiet"]  # fmt: skip
+    assert run_cli([*args, "--epochs", "1"], tmp_path).returncode == 0
+    root = tmp_path / "run/checkpoints"
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    optimizer = max(len(data) for p, data in before.items() if p.name == "optimizer.safetensors")
+    # Every file but the optimizer state still fits: epoch 2's checkpoint fails part-way.
+    result = run_cli([*args, "--epochs", "2", "--resume"], tmp_path, max_file_bytes=optimizer - 1)
+    one_line_error(result, "checkpoint run/checkpoints/epoch-0002", "File too large [EFBIG]",
+                   "earlier checkpoints are unchanged")  # fmt: skip
+    assert "Safetensor" not in result.stderr
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    checkpoints.load_checkpoint(checkpoints.checkpoint_folders(tmp_path / "run")[0])
+
+
 # -- lost pointer, damaged and edited files ----------------------------------------------------
 def test_deleted_latest_json_resumes_from_the_newest_intact_checkpoint(
     digits, straight, tmp_path, monkeypatch
@@ -261,18 +278,25 @@ def test_weights_of_another_shape_name_the_file(digits, straight, tmp_path):
     weights = load_file(str(run / "model.safetensors"))
     head = [k for k in weights if k.startswith("head.")][-1]
     weights[head] = weights[head][:-1]  # a 15-bit head, without the spec header
-    save_file(weights, str(run / "model.safetensors"))
+    checkpoints.save_tensors(run / "model.safetensors", weights)
     with pytest.raises(HashlearnFileError, match=r"model\.safetensors does not fit the network"):
         load_run(run)
 
 
-def test_files_without_checksums_still_load(digits, straight, tmp_path):
+def test_files_with_stripped_checksums_are_refused(digits, straight, tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_bytes((straight / "config.json").read_bytes())
-    save_file(load_file(str(straight / "model.safetensors")), str(run / "model.safetensors"))
-    codes = load_run(run).encode(digits.query.X)
-    assert np.array_equal(codes, load_run(straight).encode(digits.query.X))
+    shutil.copytree(straight, run)
+    weights = load_file(str(run / "model.safetensors"))  # rewritten without the checksum header
+    save_file(weights, str(run / "model.safetensors"))
+    with pytest.raises(HashlearnFileError, match=r"model\.safetensors has no checksums"):
+        load_run(run)
+    folder = newest(run)
+    checkpoints.load_checkpoint(folder)  # intact
+    state = read(folder / "state.json")
+    del state["sha256"]
+    (folder / "state.json").write_text(json.dumps(state))
+    with pytest.raises(HashlearnFileError, match=r"state\.json has no checksums"):
+        checkpoints.load_checkpoint(folder)
 
 
 def test_rotation_files_are_verified_and_checked_against_the_network(digits, tmp_path):

@@ -98,3 +98,55 @@ def test_values_near_the_float_limit_are_explained(data):
     model = make("sign").fit(X)
     with pytest.raises(HashlearnInputError, match="too large to hash: .* overflow float64"):
         model.encode(X * 1e307)
+
+
+@pytest.mark.parametrize("scale", [2.0**996, 2.0**-1000, 1e300, 1e-300])
+def test_deep_features_at_any_scale_train_like_ordinary_ones(scale, data, tmp_path):
+    pytest.importorskip("torch")
+    from hashlearn.deep import TrainConfig, Trainer
+
+    X, y = data
+    X = X[:200] / 16.0
+
+    def codes(factor, name):
+        config = TrainConfig(loss="dpsh", n_bits=8, backbone="mlp", epochs=1, batch_size=64)
+        trainer = Trainer(config, tmp_path / name, progress=False)
+        return trainer.fit(X * factor, y[:200], n_classes=10).encode(X * factor)
+
+    scaled, reference = codes(scale, "scaled"), codes(1.0, "plain")
+    if np.log2(scale).is_integer():  # a power of two: the inputs standardise to the same bits
+        np.testing.assert_array_equal(scaled, reference)
+    else:
+        assert (scaled == reference).mean() > 0.9
+
+
+def test_deep_features_beyond_float32_after_standardising_are_explained(data, tmp_path):
+    pytest.importorskip("torch")
+    from hashlearn.deep import TrainConfig, Trainer
+
+    X, y = data
+    config = TrainConfig(loss="dpsh", n_bits=8, backbone="mlp", epochs=1, batch_size=64)
+    hasher = Trainer(config, tmp_path / "run", progress=False).fit(X[:200], y[:200], n_classes=10)
+    with pytest.raises(HashlearnInputError, match="exceeds float32's range .* scale of the train"):
+        hasher.encode(X * 1e300)
+    bad = X.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(HashlearnInputError, match="NaN or infinite values .* row 3, column 5"):
+        hasher.encode(bad)
+
+
+def test_public_errors_live_in_hashlearn_exceptions():
+    import hashlearn
+    from hashlearn import _io, _validation, exceptions
+    from hashlearn.deep import config
+
+    names = ["HashlearnInputError", "HashlearnInputTypeError", "HashlearnParameterError"]
+    for name in names:  # the old import paths name the same classes
+        assert getattr(_validation, name) is getattr(exceptions, name)
+    assert _io.HashlearnFileError is exceptions.HashlearnFileError is hashlearn.HashlearnFileError
+    assert config.TrainingDivergedError is exceptions.TrainingDivergedError
+    for name in exceptions.__all__:
+        assert issubclass(getattr(exceptions, name), exceptions.HashlearnError)
+    assert issubclass(exceptions.HashlearnFileError, OSError)
+    with pytest.raises(exceptions.HashlearnError, match="n_bits"):
+        make("itq", n_bits=0).fit(np.ones((3, 2)))

@@ -8,15 +8,18 @@ against the arrays; a second writer of a locked store gets a clear error and no 
 import hashlib
 import json
 import signal
+import threading
+import time
+import zlib
 
 import numpy as np
 import pytest
-from _proc import run_python, start_python, wait_ready
+from _proc import one_line_error, run_cli, run_python, start_python, wait_ready
 
 from hashlearn._io import HashlearnFileError, file_lock, load_arrays, save_arrays
 from hashlearn.base import BaseHasher
 from hashlearn.catalogue import load_model
-from hashlearn.index import HammingIndex
+from hashlearn.index import HammingIndex, read_index
 from hashlearn.quantize import ITQ
 
 
@@ -93,17 +96,51 @@ def test_consistently_edited_model_is_checked_against_its_arrays(model_file, cha
     assert str(model_file) in str(info.value)
 
 
-def test_files_without_checksums_still_load(model_file, tmp_path):
+@pytest.mark.parametrize("version, fix", [(2, "newer hashlearn; upgrade"), (0, "re-create it")])
+def test_model_of_another_format_version_names_both_versions(model_file, version, fix):
+    edit_consistently(model_file, lambda a, m: m.update(format_version=version))
+    with pytest.raises(HashlearnFileError, match=rf"model of format version {version}, but "
+                       rf"hashlearn .* reads format version 1 only; .*{fix}"):  # fmt: skip
+        load_model(model_file)
+
+
+@pytest.mark.parametrize("version", [2, 7])
+def test_code_store_of_a_newer_format_version_names_both_versions(tmp_path, version):
+    from hashlearn.index import _store
+
+    path = tmp_path / "db.hlx"
+    index = HammingIndex(64)
+    index.add(np.random.default_rng(2).integers(0, 256, (10, 8), dtype=np.uint8))
+    index.save(path)
+    blob = bytearray(path.read_bytes())
+    for offset in _store.SLOTS:  # rewrite both header slots as a newer release would
+        body = blob[offset : offset + _store._SLOT.size]
+        fields = list(_store._SLOT.unpack(body))
+        fields[1] = version
+        body = _store._SLOT.pack(*fields)
+        blob[offset : offset + len(body)] = body
+        blob[offset + len(body) : offset + len(body) + 4] = _store._SLOT_CRC.pack(zlib.crc32(body))
+    path.write_bytes(bytes(blob))
+    message = rf"{path.name} is a code store of format version {version}, but .* reads format "
+    for load in (HammingIndex.load, lambda p: HammingIndex.load(p, mmap=True), read_index):
+        with pytest.raises(HashlearnFileError, match=message + "version 1 only; .* upgrade"):
+            load(path)
+
+
+@pytest.mark.parametrize("strip_array_sums", [True, False])
+def test_file_with_stripped_checksums_is_refused(model_file, tmp_path, strip_array_sums):
     entries = raw_entries(model_file)
     meta = json.loads(entries.pop("__meta__").tobytes())
-    meta.pop("_checksums")
+    if strip_array_sums:
+        meta.pop("_checksums")
+    meta["params"]["n_bits"] = 32  # an edit the stripped checksums would have caught
     del entries["__meta_sha256__"]
-    legacy = tmp_path / "legacy.npz"
-    np.savez(legacy, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
-    X = np.random.default_rng(1).standard_normal((5, 32))
-    np.testing.assert_array_equal(
-        BaseHasher.load(legacy).encode(X), BaseHasher.load(model_file).encode(X)
-    )
+    stripped = tmp_path / "stripped.npz"
+    np.savez(stripped, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
+    for load in (BaseHasher.load, load_model, HammingIndex.load):
+        with pytest.raises(HashlearnFileError, match=r"stripped\.npz has no checksums .* cannot "
+                           r"be verified; the file was edited or corrupted"):  # fmt: skip
+            load(stripped)
 
 
 @pytest.fixture
@@ -165,12 +202,40 @@ def test_second_writer_of_a_locked_index_gets_a_clear_error(index_file):
     other = HammingIndex(64)
     other.add(np.zeros((1, 8), dtype=np.uint8))
     with pytest.raises(HashlearnFileError, match=rf"another process \(pid {child.pid}\) is writ"):
-        other.save(index_file)
+        other.save(index_file, timeout=0)
     (index_file.parent / "go").touch()
     assert child.wait(timeout=60) == 0, child.stderr.read()
     after = HammingIndex.load(index_file).codes  # the first writer's append survived
     np.testing.assert_array_equal(after[:100], before)
     assert len(after) == 105 and (after[100:] == 7).all()
+
+
+def test_second_writer_waits_for_the_lock_then_saves(index_file):
+    child = start_python(HOLD_LOCK.format(sleep=60), index_file.parent)
+    wait_ready(child)
+    mine = HammingIndex(64)
+    mine.add(np.full((3, 8), 9, dtype=np.uint8))
+    with pytest.raises(HashlearnFileError, match=r"is writing .*db\.npz \(waited 0\.5 s\)"):
+        mine.save(index_file, timeout=0.5)
+    release = threading.Timer(1.0, (index_file.parent / "go").touch)
+    release.start()
+    for path in (index_file, index_file.with_suffix(".hlx")):
+        mine.save(path)  # the default timeout waits for the child's save to finish
+    assert child.wait(timeout=60) == 0, child.stderr.read()
+    release.join()
+    for path in (index_file, index_file.with_suffix(".hlx")):  # ours came after the child's
+        np.testing.assert_array_equal(HammingIndex.load(path).codes, mine.codes)
+
+
+def test_cli_refuses_at_once_while_another_process_writes(index_file, tmp_path):
+    np.save(tmp_path / "codes.npy", np.zeros((4, 8), dtype=np.uint8))
+    build = ["index", "build", "--codes", "codes.npy", "--output", "db.npz", "--quiet"]
+    with file_lock(index_file):
+        start = time.monotonic()
+        result = run_cli(build, tmp_path)
+    assert time.monotonic() - start < 30  # no 60 s wait
+    one_line_error(result, "another process", "db.npz")
+    assert len(HammingIndex.load(index_file)) == 100
 
 
 def test_lock_of_a_killed_writer_is_released(index_file):
@@ -214,7 +279,7 @@ def test_unlocked_child_sees_a_held_lock(index_file):
         code = (
             "import numpy as np\n"
             "from hashlearn.index import HammingIndex\n"
-            "HammingIndex(64).save('db.npz')\n"
+            "HammingIndex(64).save('db.npz', timeout=0)\n"
         )
         result = run_python(code, index_file.parent)
     assert result.returncode != 0 and "another process" in result.stderr

@@ -22,7 +22,9 @@ from hashlearn._io import (
     save_npy,
     write_json_atomic,
 )
+from hashlearn.base import BaseHasher
 from hashlearn.index import HammingIndex
+from hashlearn.quantize import ITQ
 
 
 @pytest.fixture
@@ -122,6 +124,58 @@ def test_writer_killed_mid_write_leaves_old_file_and_next_write_cleans_up(workdi
     save_npy(target, np.ones((2, 2), dtype=np.uint8))  # the next write removes the dead temp
     assert temps(workdir) == []
     np.testing.assert_array_equal(np.load(target), np.ones((2, 2), dtype=np.uint8))
+
+
+def test_temp_of_a_writer_killed_mid_save_is_removed_by_the_next_load(workdir):
+    index = HammingIndex(64)
+    index.add(np.random.default_rng(3).integers(0, 256, (50, 8), dtype=np.uint8))
+    for name in ("db.hlx", "db.npz"):
+        index.save(workdir / name)
+    ITQ(8, random_state=0).fit(np.load(workdir / "small.npy")).save(workdir / "model.npz")
+    loaders = {"db.hlx": HammingIndex.load, "db.npz": HammingIndex.load,
+               "model.npz": BaseHasher.load}  # fmt: skip
+    for name, load in loaders.items():
+        code = (
+            "import time\n"
+            "from hashlearn._io import atomic_write\n"
+            f"with atomic_write({name!r}) as f:\n"
+            "    f.write(b'x' * 1000); f.flush(); print('ready', flush=True); time.sleep(60)\n"
+        )
+        child = start_python(code, workdir)
+        wait_ready(child)
+        live = temps(workdir)
+        load(workdir / name)  # a running writer keeps its temp
+        assert temps(workdir) == live and len(live) == 1 and f".{child.pid}-" in live[0]
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        load(workdir / name)  # its pid is gone: the load removes the temp
+        assert temps(workdir) == []
+    mmap = workdir / f".db.hlx.{dead_pid()}-abcd.tmp"
+    mmap.write_bytes(b"partial")
+    HammingIndex.load(workdir / "db.hlx", mmap=True)
+    assert not mmap.exists()
+
+
+def test_a_load_leaves_old_temps_of_live_pids(tmp_path):
+    ITQ(2, random_state=0).fit(np.random.default_rng(0).standard_normal((20, 4))).save(
+        tmp_path / "m.npz"
+    )
+    old = tmp_path / f".m.npz.{os.getpid()}-bbbb.tmp"  # this process: alive, but a day old
+    old.write_text("partial")
+    past = time.time() - STALE_TEMP_SECONDS - 60
+    os.utime(old, (past, past))
+    BaseHasher.load(tmp_path / "m.npz")
+    assert old.exists()  # only a writer, which would replace it, removes aged live temps
+    clean_stale_temps(tmp_path / "m.npz")
+    assert not old.exists()
+
+
+def dead_pid():
+    """The pid of a process that has exited."""
+    child = start_python("print('ready', flush=True)", ".")
+    wait_ready(child)
+    child.wait(timeout=30)
+    return child.pid
 
 
 def test_stale_temps_only_of_dead_or_old_writers_are_removed(tmp_path):

@@ -8,8 +8,8 @@ import logging
 from typing import Any
 
 from hashlearn._io import write_json_atomic
-from hashlearn._validation import HashlearnInputError
 from hashlearn.cli._common import add_command, parse_int_list
+from hashlearn.exceptions import HashlearnInputError
 
 log = logging.getLogger("hashlearn")
 

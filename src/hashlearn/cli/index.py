@@ -93,7 +93,7 @@ def run_build(args: argparse.Namespace) -> int:
         index.add(codes)
     else:
         index.add_with_ids(codes, _load_npy(args.ids, "--ids"))
-    index.save(args.output)
+    index.save(args.output, timeout=0)  # the CLI refuses at once instead of waiting
     log.info(f"wrote a {args.kind} index of {len(index)} {n_bits}-bit codes to {args.output}")
     return 0
 

@@ -206,7 +206,7 @@ class Dataset:
             "sources": self.manifest.get("sources", []),
             "protocol": self.protocol,
             "split": split,
-            "indices_sha256": array_sha256(getattr(self, split).indices.astype("<i8")),
+            "indices_sha256": bytes_sha256(getattr(self, split).indices.astype("<i8")),
         }
         text = json.dumps(record, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -242,8 +242,9 @@ def per_class_counts(y: np.ndarray, n_classes: int) -> list[int]:
     return [int(v) for v in np.bincount(y, minlength=n_classes)]
 
 
-def array_sha256(arr: np.ndarray) -> str:
-    """SHA-256 of an array's bytes in C order (dtype and shape are recorded separately)."""
+def bytes_sha256(arr: np.ndarray) -> str:
+    """SHA-256 of an array's raw bytes in C order, not of its dtype or shape (the manifests
+    record those separately; :func:`hashlearn._checksums.array_sha256` hashes all three)."""
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
@@ -278,7 +279,7 @@ def build_manifest(
             key: {
                 "size": len(split),
                 "per_class": per_class_counts(split.y, n_classes),
-                "indices_sha256": array_sha256(split.indices.astype("<i8")),
+                "indices_sha256": bytes_sha256(split.indices.astype("<i8")),
             }
             for key, split in splits.items()
         },

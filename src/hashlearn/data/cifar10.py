@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashlearn._checksums import file_sha256
 from hashlearn._io import HashlearnFileError
 from hashlearn.data.download import download_file
 from hashlearn.data.fashion_mnist import pixels_to_features
@@ -285,7 +286,7 @@ def read_cifar10(
     log.info("reading CIFAR-10 (%s) from %s", fmt, folder)
     pixels, labels, records, start = [], [], [], 0
     for path in _stem_files(folder, fmt):
-        record = {"file": path.name, "path": str(path.resolve()), "sha256": _sha256(path)}
+        record = {"file": path.name, "path": str(path.resolve()), "sha256": file_sha256(path)}
         if fmt == "py":
             record["official_md5_match"] = _md5(path) == PY_MD5[path.name]
             if not record["official_md5_match"]:
@@ -317,11 +318,3 @@ def read_cifar10(
         files=records,
         predefined={"official": {"train": train, "query": test, "database": train}},
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from hashlearn.data.base import array_sha256
+from hashlearn.data.base import bytes_sha256
 from hashlearn.data.registry import Source, register_dataset
 from hashlearn.data.splits import Protocol
 
@@ -63,7 +63,7 @@ def read_digits(
             {
                 "loader": "sklearn.datasets.load_digits",
                 "scikit_learn_version": sklearn.__version__,
-                "pixels_sha256": array_sha256(pixels.astype("<f8")),
+                "pixels_sha256": bytes_sha256(pixels.astype("<f8")),
             }
         ],
     )

@@ -18,7 +18,6 @@ one label per line, or one 0/1 column per class). Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hashlearn._checksums import file_sha256
 from hashlearn._io import HashlearnFileError
 from hashlearn.data.base import SPLIT_NAMES, Dataset
 from hashlearn.data.user import SizeArg, from_arrays, from_splits
@@ -264,11 +264,7 @@ def read_arrays(
 def file_record(path: str | os.PathLike) -> dict[str, Any]:
     """Provenance of one file for a manifest: absolute path, size and SHA-256."""
     path = Path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def load_files(

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashlearn._checksums import file_sha256
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
 from hashlearn.data.base import Dataset, dataset_from_source
@@ -124,7 +125,7 @@ def read_image_list(
             {
                 "file": path.name,
                 "path": str(path),
-                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "sha256": file_sha256(path),
                 "lines": len(paths),
             }
         ],

@@ -31,13 +31,13 @@ those of your files, recorded in the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+from hashlearn._checksums import file_sha256
 from hashlearn._io import HashlearnFileError
 from hashlearn.data.images import ImageFiles
 from hashlearn.data.locate import first_match
@@ -120,8 +120,7 @@ def parse_list_file(
 
 
 def file_record(path: Path, n: int, split: str) -> dict[str, object]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"file": path.name, "path": str(path.resolve()), "sha256": digest, "lines": n,
+    return {"file": path.name, "path": str(path.resolve()), "sha256": file_sha256(path), "lines": n,
             "split": split}  # fmt: skip
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from hashlearn._labels import encode_labels
 from hashlearn._validation import HashlearnInputError, check_features
-from hashlearn.data.base import Dataset, array_sha256, make_dataset
+from hashlearn.data.base import Dataset, bytes_sha256, make_dataset
 from hashlearn.data.splits import SizeArg, check_seed, split_indices
 
 
@@ -80,8 +80,8 @@ def from_arrays(
     sources.append(
         {
             "origin": "arrays",
-            "X_sha256": array_sha256(X32.astype("<f4")),
-            "y_sha256": None if y is None else array_sha256(y.astype("<i8") if y.ndim == 1 else y),
+            "X_sha256": bytes_sha256(X32.astype("<f4")),
+            "y_sha256": None if y is None else bytes_sha256(y.astype("<i8") if y.ndim == 1 else y),
         }
     )
     return make_dataset(
@@ -153,7 +153,7 @@ def from_splits(
         indices["train"] = indices["database"]
     X_pool = np.concatenate([arrays[key] for key in given])
     sources = list(_sources or [])
-    sources.append({"origin": "arrays", "X_sha256": array_sha256(X_pool.astype("<f4"))})
+    sources.append({"origin": "arrays", "X_sha256": bytes_sha256(X_pool.astype("<f4"))})
     return make_dataset(
         name=name,
         protocol="predefined",

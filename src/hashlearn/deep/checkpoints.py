@@ -2,8 +2,8 @@
 
 Tensor files (``model.safetensors``, ``optimizer.safetensors``) carry the SHA-256 of every
 tensor (of its dtype, shape and bytes) in their safetensors header; :func:`load_tensors`
-verifies them, so a flipped byte is an error naming the file, never silently used weights.
-Files written before these checksums existed load unverified.
+verifies them, so a flipped byte is an error naming the file, never silently used weights; a
+file without them is refused too (stripping the header must not skip the verification).
 
 A checkpoint is a folder ``checkpoints/epoch-NNNN`` (``epoch-NNNN-K`` when epoch ``NNNN`` is
 written again, e.g. the final checkpoint of a run after the last epoch's) holding
@@ -33,13 +33,16 @@ from typing import Any, NamedTuple
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as serialize
 
+from hashlearn._checksums import file_sha256 as _file_sha256
 from hashlearn._io import (
     HashlearnFileError,
+    _describe,
     _fsync_dir,
     _json_default,
-    atomic_path,
+    clean_stale_temps,
+    write_bytes_atomic,
     write_json_atomic,
 )
 
@@ -63,16 +66,8 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (hex), or a clear error when it is missing."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        raise HashlearnFileError(f"missing file {path}; the run directory is incomplete.") from None
-    return digest.hexdigest()
+    """SHA-256 of a file of a run directory (hex), or a clear error when it is missing."""
+    return _file_sha256(path, missing="; the run directory is incomplete")
 
 
 def save_tensors(
@@ -84,13 +79,16 @@ def save_tensors(
     SHA-256 of each tensor and ``metadata`` (strings) in its header."""
     payload = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     sums = json.dumps({k: tensor_sha256(v) for k, v in payload.items()}, sort_keys=True)
-    with atomic_path(path) as tmp:
-        save_file(payload, str(tmp), metadata={**(metadata or {}), CHECKSUM_KEY: sums})
+    # Serialised in memory, then written through the verified writer: a full disk is an
+    # error naming the file and its errno (safetensors' own writer reports a bare os error).
+    data = serialize(payload, metadata={**(metadata or {}), CHECKSUM_KEY: sums})
+    write_bytes_atomic(path, data)
 
 
 def read_tensor_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """``(tensors, header metadata)`` of a safetensors file, its checksums verified."""
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"missing file {path}; the run directory is incomplete.")
     try:
@@ -100,8 +98,11 @@ def read_tensor_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     except Exception as exc:
         raise HashlearnFileError(f"{path} is damaged ({type(exc).__name__}: {exc}).") from None
     stored = meta.get(CHECKSUM_KEY)
-    if stored is None:  # written before checksums existed
-        return tensors, meta
+    if stored is None:
+        raise HashlearnFileError(
+            f"{path} has no checksums (no {CHECKSUM_KEY!r} header entry), so it cannot be "
+            f"verified; {_DAMAGED} (hashlearn writes them with every tensor file)."
+        )
     try:
         sums = json.loads(stored)
     except ValueError:
@@ -125,6 +126,7 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file of a run directory, or a clear error when it is missing or damaged."""
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"missing file {path}; is this a hashlearn run directory?")
     try:
@@ -197,12 +199,23 @@ def write_checkpoint(
         shutil.rmtree(junk, ignore_errors=True)
     name = _new_name(run_dir, epoch)
     tmp = root / f".{name}.tmp"
-    tmp.mkdir()
-    save_tensors(tmp / TENSOR_FILES[0], weights)
-    save_tensors(tmp / TENSOR_FILES[1], optimizer_tensors)
-    record = {**state, "files": {f: file_sha256(tmp / f) for f in TENSOR_FILES}}
-    write_json_atomic(tmp / "state.json", {**record, "sha256": _json_sha256(record)})
-    _fsync_dir(tmp)
+    try:
+        tmp.mkdir()
+        save_tensors(tmp / TENSOR_FILES[0], weights)
+        save_tensors(tmp / TENSOR_FILES[1], optimizer_tensors)
+        record = {**state, "files": {f: file_sha256(tmp / f) for f in TENSOR_FILES}}
+        write_json_atomic(tmp / "state.json", {**record, "sha256": _json_sha256(record)})
+        _fsync_dir(tmp)
+    except BaseException as exc:  # a full disk, a write error, an interrupt: no half folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        cause = exc if type(exc) is not HashlearnFileError else exc.__cause__
+        if isinstance(cause, OSError):
+            earlier = checkpoint_folders(run_dir)
+            kept = "the earlier checkpoints are unchanged" if earlier else "nothing was written"
+            raise HashlearnFileError(
+                f"could not write checkpoint {root / name}: {_describe(cause)}; {kept}."
+            ) from exc
+        raise
     _rotation_step("written", name)
     os.rename(tmp, root / name)  # a free name: no checkpoint is replaced
     _fsync_dir(root)
@@ -226,7 +239,9 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict, dict]:
     if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
         raise HashlearnFileError(f"{path} is not a checkpoint state; {_DAMAGED}.")
     digest = saved.pop("sha256", None)
-    if digest is not None and digest != _json_sha256(saved):
+    if digest is None or not isinstance(saved.get("files"), dict):
+        raise HashlearnFileError(f"{path} has no checksums, so it cannot be verified; {_DAMAGED}.")
+    if digest != _json_sha256(saved):
         raise HashlearnFileError(
             f"{path} does not match the SHA-256 stored when it was saved; {_DAMAGED}."
         )
@@ -236,7 +251,7 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict, dict]:
             f"{path} claims epoch {saved['state'].get('epoch')} in folder {folder.name}; "
             f"{_DAMAGED}."
         )
-    for name, expected in saved.pop("files", {}).items():  # none in older checkpoints
+    for name, expected in saved.pop("files").items():
         if file_sha256(folder / name) != expected:
             raise HashlearnFileError(
                 f"{folder / name} does not match the SHA-256 in state.json; {_DAMAGED}."

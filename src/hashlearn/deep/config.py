@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hashlearn._validation import HashlearnInputError, check_choice, check_n_bits
+from hashlearn.exceptions import TrainingDivergedError  # noqa: F401  (re-exported)
 from hashlearn.quantize.h2q import SOLVERS
 from hashlearn.quantize.losses import LOSSES
 from hashlearn.vocab import QUANTIZATIONS, TWO_STAGE
@@ -36,10 +37,6 @@ CNN_FEATURES = 128
 MLP_HIDDEN = 256
 #: Random directions of the ``swd`` quantization term (10,000 in Doan et al., CVPR 2022).
 N_PROJECTIONS = 10000
-
-
-class TrainingDivergedError(HashlearnInputError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass

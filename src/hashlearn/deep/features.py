@@ -31,6 +31,7 @@ from hashlearn.data.base import Dataset
 from hashlearn.data.download import user_cache_dir
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.image_data import image_loader
+from hashlearn.deep.inputs import feature_tensor
 
 log = logging.getLogger("hashlearn")
 
@@ -62,7 +63,7 @@ def to_batch(
     if kind == "images":
         batch = images_to_tensor(inputs, mean, std)
     else:
-        batch = (torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)) - mean) / std
+        batch = feature_tensor(inputs, mean, std)
     return batch if device is None else batch.to(device)
 
 

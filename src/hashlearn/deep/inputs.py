@@ -6,15 +6,18 @@ run's ``config.json``, so that encoding later prepares inputs exactly as trainin
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from hashlearn._labels import labels_to_multihot
+from hashlearn._scaling import unit_scaled
 from hashlearn._validation import HashlearnInputError
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.config import input_kind
 
-__all__ = ["input_spec", "lazy_image_spec", "split_validation", "to_multihot"]
+__all__ = ["feature_tensor", "input_spec", "lazy_image_spec", "split_validation", "to_multihot"]
 
 
 def to_multihot(y: np.ndarray, n_classes: int, name: str = "labels") -> torch.Tensor:
@@ -31,12 +34,14 @@ def input_spec(backbone: str, inputs: np.ndarray) -> dict:
             raise HashlearnInputError(
                 f"the 'mlp' backbone takes feature rows (n, d), got shape {inputs.shape}."
             )
-        flat = inputs.astype(np.float64)
+        # Power-of-two scaled first, so that features near 1e±300 neither overflow nor
+        # underflow the squares (exact: the same mean and std bits on ordinary data).
+        scaled, e = unit_scaled(inputs.astype(np.float64))
         return {
             "kind": kind,
             "in_features": int(inputs.shape[1]),
-            "mean": float(flat.mean()),
-            "std": float(flat.std() or 1.0),
+            "mean": math.ldexp(float(scaled.mean()), int(e)),
+            "std": math.ldexp(float(scaled.std()), int(e)) or 1.0,
         }
     if inputs.ndim not in (3, 4):
         raise HashlearnInputError(
@@ -54,6 +59,38 @@ def input_spec(backbone: str, inputs: np.ndarray) -> dict:
         pixels = _scaled_sample(inputs)
         spec["mean"], spec["std"] = float(pixels.mean()), float(pixels.std() or 1.0)
     return spec
+
+
+def feature_tensor(inputs: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    """Feature rows standardised with the scalar ``mean`` and ``std``, as float32.
+
+    Everything is first divided by a power of two near ``max(|mean|, std)`` (exact, so ordinary
+    inputs give the same bits as ``(float32(x) - mean) / std``): features of any magnitude that
+    the training data had are cast to float32 without overflow. Rows that still do not fit
+    float32 once standardised (NaN, or far larger than the training data) raise a clear error.
+    """
+    e = math.frexp(max(abs(mean), std))[1]
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = np.ascontiguousarray(np.ldexp(inputs, -e), dtype=np.float32)
+    batch = (torch.from_numpy(scaled) - math.ldexp(mean, -e)) / math.ldexp(std, -e)
+    if not bool(torch.isfinite(batch).all()):
+        raise _not_finite(np.asarray(inputs, dtype=np.float64), mean, std)
+    return batch
+
+
+def _not_finite(X: np.ndarray, mean: float, std: float) -> HashlearnInputError:
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        return HashlearnInputError(
+            f"X contains NaN or infinite values (first at row {row}, column {column}); "
+            "impute or drop those rows before hashing."
+        )
+    return HashlearnInputError(
+        f"X's entries reach {np.abs(X).max():.3g}, which once standardised with the training "
+        f"data's mean {mean:.3g} and std {std:.3g} exceeds float32's range (3.4e38), in which "
+        "the network computes; pass features on the scale of the training data."
+    )
 
 
 def lazy_image_spec(transform: ImageTransform) -> dict:

@@ -30,7 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hashlearn._io import HashlearnFileError, atomic_write, file_lock
+from hashlearn._io import (
+    LOCK_TIMEOUT_SECONDS,
+    HashlearnFileError,
+    atomic_write,
+    clean_stale_temps,
+    file_lock,
+    version_refused,
+)
 
 MAGIC = b"HLXCODES"
 VERSION = 1
@@ -116,10 +123,12 @@ def write_store(
     n_bits: int,
     kind: str = "flat",
     n_tables: int = 0,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> None:
-    """Write a new store holding ``codes`` (and ``ids``), replacing ``path`` atomically."""
+    """Write a new store holding ``codes`` (and ``ids``), replacing ``path`` atomically, once
+    another writer's lock is released (waiting up to ``timeout`` seconds)."""
     path = Path(path)
-    with file_lock(path):
+    with file_lock(path, timeout=timeout):
         _write_new(path, codes, ids, n_bits, kind, n_tables)
 
 
@@ -134,11 +143,16 @@ def _write_new(path: Path, codes, ids, n_bits: int, kind: str, n_tables: int) ->
 
 
 def append_store(
-    path: str | os.PathLike, codes: np.ndarray, ids: np.ndarray | None, n_bits: int
+    path: str | os.PathLike,
+    codes: np.ndarray,
+    ids: np.ndarray | None,
+    n_bits: int,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> StoreHeader:
-    """Append records to the store at ``path`` (created if missing); crash-safe, see module doc."""
+    """Append records to the store at ``path`` (created if missing); crash-safe, see module doc.
+    Waits up to ``timeout`` seconds for another writer's lock."""
     path = Path(path)
-    with file_lock(path):
+    with file_lock(path, timeout=timeout):
         if not path.exists():
             _write_new(path, codes, ids, n_bits, "flat", 0)
             return read_header(path)
@@ -147,6 +161,8 @@ def append_store(
             raise HashlearnFileError(
                 f"{path} holds {old.n_bits}-bit codes; cannot append {n_bits}-bit codes to it."
             )
+        if not len(codes):  # nothing to append (an empty index): the store stays as it is
+            return old
         if old.has_ids != (ids is not None):
             held = "explicit ids" if old.has_ids else "implicit ids (row numbers)"
             raise HashlearnFileError(
@@ -202,6 +218,7 @@ def _check_new_ids(header: StoreHeader, ids: np.ndarray) -> None:
 def read_header(path: str | os.PathLike) -> StoreHeader:
     """Read and validate the committed header of the store at ``path``."""
     path = Path(path)
+    clean_stale_temps(path, dead_only=True)
     if not path.is_file():
         raise HashlearnFileError(f"no such file: {path}")
     size = path.stat().st_size
@@ -219,7 +236,7 @@ def read_header(path: str | os.PathLike) -> StoreHeader:
             best = header
     if best is None:
         raise HashlearnFileError(
-            f"{path} has no valid header (checksum mismatch or unsupported version): the file "
+            f"{path} has no valid header (checksum mismatch): the file "
             "is corrupted; re-create it with HammingIndex.save()."
         )
     if size < best.end:
@@ -238,7 +255,9 @@ def _unpack_slot(path: Path, raw: bytes) -> StoreHeader | None:
     if zlib.crc32(body) != stored_crc:
         return None
     magic, version, flags, n_bits, kind, n_tables, rec, count, seq, crc = _SLOT.unpack(body)
-    if magic != MAGIC or version != VERSION or kind >= len(KINDS) or n_bits < 1:
+    if magic == MAGIC and version != VERSION:  # an intact slot of another format version
+        raise version_refused(path, "code store", version, VERSION)
+    if magic != MAGIC or kind >= len(KINDS) or n_bits < 1:
         return None
     header = StoreHeader(
         path, n_bits, count, bool(flags & FLAG_IDS), KINDS[kind], n_tables, seq, crc

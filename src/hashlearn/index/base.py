@@ -38,7 +38,13 @@ class BinaryIndex:
         return f"{type(self).__name__}(n_bits={self.n_bits}, ntotal={self.ntotal})"
 
     def add(self, codes: Any) -> None:
-        """Append packed codes; they get ids ``ntotal, ntotal + 1, ...``."""
+        """Append packed codes; they get the ids after the largest id in the index (``max + 1,
+        max + 2, ...``; 0, 1, ... when it is empty).
+
+        While the ids are the row numbers (no ``add_with_ids`` / ``remove_ids`` yet) that is
+        ``ntotal, ntotal + 1, ...``; after ``remove_ids`` the new ids never reuse a smaller
+        one, only ids above every id still present (removing the largest frees it again).
+        """
         self._add(self._check_codes(codes, "codes"))
 
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:

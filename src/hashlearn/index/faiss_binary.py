@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from hashlearn._io import HashlearnFileError, file_lock, write_bytes_atomic
+from hashlearn._io import LOCK_TIMEOUT_SECONDS, HashlearnFileError, file_lock, write_bytes_atomic
 from hashlearn._validation import HashlearnInputError
 from hashlearn.index.base import BinaryIndex, sort_hits
 
@@ -88,11 +88,12 @@ class FaissBinaryIndex(BinaryIndex):
             ) from None
         return sort_hits(lims.astype(np.int64), distances.astype(np.int32), ids.astype(np.int64))
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
         """Write FAISS's own format (``serialize_index_binary``), atomically and verified,
-        under :func:`hashlearn._io.file_lock` (a concurrent writer gets a clear error)."""
+        under :func:`hashlearn._io.file_lock` (waiting up to ``timeout`` seconds for another
+        writer, as :meth:`HammingIndex.save` does)."""
         faiss = _import_faiss()
-        with file_lock(path):
+        with file_lock(path, timeout=timeout):
             write_bytes_atomic(path, faiss.serialize_index_binary(self._index).tobytes())
 
     @classmethod

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from hashlearn._bitops import to_words
-from hashlearn._io import HashlearnFileError, file_lock, load_arrays, save_arrays
+from hashlearn._io import (
+    LOCK_TIMEOUT_SECONDS,
+    HashlearnFileError,
+    file_lock,
+    load_arrays,
+    save_arrays,
+)
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import n_bytes_for
 from hashlearn.index import _store
@@ -90,6 +96,12 @@ class HammingIndex(BinaryIndex):
         n, needed = self._ntotal, self._ntotal + len(codes)
         if ids is None and self._ids is not None:  # continue after the largest id
             start = int(self._ids[:n].max()) + 1 if n else 0
+            if start + len(codes) - 1 > np.iinfo(np.int64).max:
+                raise HashlearnInputError(
+                    f"add() gives new codes the ids after the largest one in the index, "
+                    f"{start - 1}, but {len(codes)} more do not fit in int64 (max "
+                    f"{np.iinfo(np.int64).max}); pass your own with add_with_ids()."
+                )
             ids = np.arange(start, start + len(codes), dtype=np.int64)
         if ids is not None and self._ids is None:
             self._ids = np.arange(self._words.shape[1], dtype=np.int64)
@@ -233,18 +245,24 @@ class HammingIndex(BinaryIndex):
         if self._store is not None:
             return _store.read_store(self._store.path)[1]
         words = np.ascontiguousarray(self._words[:, : self._ntotal].T)
-        return words.view(np.uint8).reshape(self._ntotal, -1)[:, : self.n_bytes].copy()
+        return (
+            words.view(np.uint8).reshape(self._ntotal, 8 * self._n_words)[:, : self.n_bytes].copy()
+        )
 
     def _store_kind(self) -> tuple[str, int]:
         return "flat", 0
 
     def _explicit_ids(self) -> np.ndarray | None:
+        """The ids to store, or None when they are the row numbers (or there is no code)."""
+        if self.ntotal == 0:  # e.g. after remove_ids of every code: no id to keep
+            return None
         has_ids = self._store.has_ids if self._store is not None else self._ids is not None
         return self.ids if has_ids else None
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the index to ``path`` atomically, under :func:`hashlearn._io.file_lock` (a
-        concurrent writer gets a clear error).
+    def save(self, path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+        """Write the index to ``path`` atomically, under :func:`hashlearn._io.file_lock`: while
+        another process writes ``path``, wait up to ``timeout`` seconds (60 by default; 0:
+        refuse at once, as the CLI does) for its lock, then raise a clear error.
 
         The format is a checksummed code store (see :mod:`hashlearn.index._store`), which
         ``load(path, mmap=True)`` searches from disk and :meth:`append_to` grows; a path ending
@@ -257,15 +275,18 @@ class HammingIndex(BinaryIndex):
                     "the .npz format holds no ids; save an index with ids to another suffix "
                     "(e.g. .hlx), the code store format."
                 )
-            with file_lock(path):
+            with file_lock(path, timeout=timeout):
                 meta = {"kind": "HammingIndex", "n_bits": self.n_bits}
                 save_arrays(path, {"codes": self.codes}, meta)
             return
         kind, n_tables = self._store_kind()
-        _store.write_store(path, self.codes, self._explicit_ids(), self.n_bits, kind, n_tables)
+        _store.write_store(
+            path, self.codes, self._explicit_ids(), self.n_bits, kind, n_tables, timeout
+        )
 
-    def append_to(self, path: str | os.PathLike) -> None:
-        """Append this index's codes (and ids) to the store at ``path``, creating it if missing.
+    def append_to(self, path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+        """Append this index's codes (and ids) to the store at ``path``, creating it if missing;
+        waits for another writer's lock as :meth:`save` does.
 
         Crash-safe: if the process dies mid-append the store keeps its previous content. With
         default ids, the appended codes get ids continuing the store's row numbers.
@@ -275,7 +296,7 @@ class HammingIndex(BinaryIndex):
                 f"append_to needs a code store, not the .npz format ({path}); save the index "
                 "to a path with another suffix (e.g. .hlx) first."
             )
-        _store.append_store(path, self.codes, self._explicit_ids(), self.n_bits)
+        _store.append_store(path, self.codes, self._explicit_ids(), self.n_bits, timeout)
 
     @classmethod
     def load(cls, path: str | os.PathLike, mmap: bool = False, verify: bool = True) -> HammingIndex:
