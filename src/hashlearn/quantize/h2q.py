@@ -38,7 +38,10 @@ class H2Q(RotationQuantizer):
       continuation from ``I`` and ``n_restarts - 1`` continuations from seeded random
       rotations is kept. Deterministic; the loss is never above that of the sign codes. On
       20,000 × 64 Gaussian embeddings it reaches a lower L2 loss than the paper's 300 SGD
-      epochs in a few seconds (``benchmarks/bench_quantize.py``).
+      epochs in a few seconds (``benchmarks/bench_quantize.py``). Beyond
+      ``max(8192, 24 k)`` rows the exploration runs on a seeded row sample of that size and
+      only the last phase on all rows, so large fits cost about twice ITQ's
+      (:func:`~hashlearn.quantize.h2q_solvers.solve_fast`, ``benchmarks/bench_h2q_scaling.py``).
     - ``"sgd"``: the paper's procedure for faithful reproduction: ``k`` Householder
       reflections initialised at ``-I``, plain SGD with batch ``batch_size`` for ``max_iter``
       epochs (default 300) at ``learning_rate`` (default 0.1; 0.01 for ``bit_var``).
