@@ -11,7 +11,7 @@ from hashlearn.index.base import BinaryIndex
 from hashlearn.index.faiss_binary import FaissBinaryIndex
 from hashlearn.index.hamming import HammingIndex
 from hashlearn.index.io import read_index
-from hashlearn.index.mih import MIHIndex
+from hashlearn.index.mih import MIHIndex, recommend_index
 from hashlearn.index.milvus import MilvusBinaryIndex
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "MIHIndex",
     "MilvusBinaryIndex",
     "read_index",
+    "recommend_index",
 ]
