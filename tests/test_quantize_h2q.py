@@ -163,7 +163,7 @@ def test_float32_input_is_supported(embedding):
 
 @pytest.fixture
 def small_sample(monkeypatch):
-    """Make the fast solver sample 512 rows, so the scaled path runs on the digits."""
+    """Make the fast solver sample 512 rows (< 1,797 / 3), so the scaled path runs on digits."""
     monkeypatch.setattr(h2q_solvers, "SAMPLE_ROWS_MIN", 512)
     monkeypatch.setattr(h2q_solvers, "SAMPLE_ROWS_PER_BIT", 4)
 
@@ -187,11 +187,11 @@ def test_sampled_fast_solver_beats_itq_at_full_dimension(small_sample, digits, l
 
 
 def test_sampled_path_by_default_on_a_mixture_embedding():
-    """12,000 rows of a seeded 32-d mixture: more than the default sample, so the candidates
+    """25,000 rows of a seeded 32-d mixture: over three default samples, so the candidates
     run on 8,192 rows and the finish on all; the L2 loss still ends at or below ITQ's."""
     rng = np.random.default_rng(0)
     centres = 1.5 * rng.standard_normal((20, 32))
-    X = centres[rng.integers(0, 20, 12000)] + rng.standard_normal((12000, 32))
+    X = centres[rng.integers(0, 20, 25000)] + rng.standard_normal((25000, 32))
     assert h2q_solvers.sample_rows(*X.shape) < len(X)
     model = H2Q(random_state=0).fit(X)
     Z = model._embed(X)

@@ -38,7 +38,7 @@ class H2Q(RotationQuantizer):
       continuation from ``I`` and ``n_restarts - 1`` continuations from seeded random
       rotations is kept. Deterministic; the loss is never above that of the sign codes. On
       20,000 × 64 Gaussian embeddings it reaches a lower L2 loss than the paper's 300 SGD
-      epochs in a few seconds (``benchmarks/bench_quantize.py``). Beyond
+      epochs in a few seconds (``benchmarks/bench_quantize.py``). Beyond three times
       ``max(8192, 32 k)`` rows the exploration runs on a seeded row sample of that size and
       only the last phase on all rows, so a large fit does at most about twice ITQ's matrix
       products (:func:`~hashlearn.quantize.h2q_solvers.solve_fast`,

@@ -153,9 +153,15 @@ def _descend(Z32, R, objective, exact, max_iter, tol, curve, bar):
 
 
 def sample_rows(n: int, k: int) -> int:
-    """Rows the fast solver's exploratory phases use: all of them up to ``SAMPLE_ROWS_MIN`` or
-    ``SAMPLE_ROWS_PER_BIT * k`` rows, whichever is larger; that many otherwise (our choice)."""
-    return min(n, max(SAMPLE_ROWS_MIN, SAMPLE_ROWS_PER_BIT * k))
+    """Rows the fast solver's exploratory phases use (our choice): ``max(SAMPLE_ROWS_MIN,
+    SAMPLE_ROWS_PER_BIT * k)`` when that is at most a third of ``n``, else all ``n``.
+
+    A larger sample would save less than about half of the work, while sampling costs
+    quality on unstructured rows (20,000 × 64 Gaussian: L2 loss 0.3741 from 8,192 sampled
+    rows against 0.3667 from all rows; ITQ 0.3793).
+    """
+    m = max(SAMPLE_ROWS_MIN, SAMPLE_ROWS_PER_BIT * k)
+    return m if 3 * m <= n else n
 
 
 def solve_fast(
@@ -184,8 +190,8 @@ def solve_fast(
     descent on the sample, then exact Riemannian steps on all rows), at most
     ``POLISH_ITERATIONS`` of them, i.e. at most 60 % of the products of ITQ's 50 iterations.
     Counted in products of all rows by ``k × k`` (not timed), a 100,000 × 384 L2 fit did
-    ~1.1× ITQ's at a lower loss. The entries of ``loss_curve`` from the sampled phases are
-    losses on the sample.
+    103 against ITQ's 101, at a lower loss on a Gaussian mixture and on Gaussian rows. The
+    entries of ``loss_curve`` from the sampled phases are losses on the sample.
 
     Guarantees: ``R`` is orthogonal to rounding; the result's loss is never above the loss at
     ``I`` (sign codes), since the start is kept if nothing beats it; for ``l2`` the last phase
