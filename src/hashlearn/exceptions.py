@@ -16,7 +16,7 @@ __all__ = [
     "HashlearnFileError",
     "HashlearnInputError",
     "HashlearnInputTypeError",
-    "HashlearnParameterError",
+    "HashlearnParameterError",  # noqa: F822  (defined on first use, see __getattr__)
     "TrainingDivergedError",
 ]
 

@@ -12,7 +12,7 @@ from hashlearn.index.base import BinaryIndex
 from hashlearn.index.faiss_binary import FaissBinaryIndex
 from hashlearn.index.hamming import HammingIndex
 from hashlearn.index.io import read_index
-from hashlearn.index.mih import MIHIndex
+from hashlearn.index.mih import MIHIndex, recommend_index
 from hashlearn.index.milvus import MilvusBinaryIndex
 from hashlearn.index.rescoring import RescoringIndex
 
@@ -24,4 +24,5 @@ __all__ = [
     "MilvusBinaryIndex",
     "RescoringIndex",
     "read_index",
+    "recommend_index",
 ]

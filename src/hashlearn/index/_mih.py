@@ -1,9 +1,11 @@
 """Numba kernels of multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012 / TPAMI 2014).
 
 Codes are split into ``m`` disjoint substrings; table ``t`` groups the database by substring
-``t`` (CSR: ``offsets`` per key, ``members`` in key order, and a copy of the members' full codes
-in the same order, so a probed bucket is one contiguous run of codes). A query probes every
-table at substring radius ``r = 0, 1, 2, ...``, table by table.
+``t`` (CSR: ``offsets`` per key, ``members`` in key order, and for short codes a copy of the
+members' full codes in the same order, so a probed bucket is one contiguous run of codes; long
+codes share one row-major copy, read through ``members``, which costs ``m`` times less memory).
+Rows marked dead in ``alive`` (removed since the tables were built) are skipped. A query probes
+every table at substring radius ``r = 0, 1, 2, ...``, table by table.
 
 Certification (TPAMI 2014, Sec. 3, pigeonhole): after probing tables ``0 .. t`` at radius ``r``
 and tables ``t+1 .. m-1`` at radius ``r - 1``, an item not yet found differs from the query in
@@ -156,7 +158,7 @@ def probe(qrow, k, radius, tables, budget, n_bits):
     lens, runs, n_runs, masks, direct, offsets, off_start, keys, key_start, members, tcodes = (
         tables[:11]
     )
-    ball = tables[11]
+    ball, alive, has_dead, shared = tables[11], tables[12], tables[13], tables[14]
     m, n_words = lens.shape[0], qrow.shape[0]
     qkeys = np.empty(m, dtype=np.uint64)
     for t in range(m):
@@ -177,9 +179,15 @@ def probe(qrow, k, radius, tables, budget, n_bits):
                     a, b = _bucket(t, qkeys[t] ^ x, direct, offsets, off_start, keys, key_start)
                     ops += 8 + b - a
                     for slot in range(a, b):
+                        row = np.int64(members[t, slot])
+                        if has_dead and alive[row] == 0:
+                            continue
+                        # One shared row-major copy of the codes (long codes), or one per
+                        # table in key order (short codes: contiguous buckets).
+                        src, tt = (row, 0) if shared else (slot, t)
                         total = 0
                         for w in range(n_words):
-                            total += np.int64(popcount(qrow[w] ^ tcodes[t, slot, w]))
+                            total += np.int64(popcount(qrow[w] ^ tcodes[tt, src, w]))
                         if total > tau:
                             continue
                         new = True
@@ -189,7 +197,7 @@ def probe(qrow, k, radius, tables, budget, n_bits):
                             d2 = 0
                             for w in range(n_words):
                                 d2 += np.int64(
-                                    popcount((qrow[w] ^ tcodes[t, slot, w]) & masks[t2, w])
+                                    popcount((qrow[w] ^ tcodes[tt, src, w]) & masks[t2, w])
                                 )
                             if d2 < r or (t2 < t and d2 == r):
                                 new = False
@@ -199,7 +207,7 @@ def probe(qrow, k, radius, tables, budget, n_bits):
                         if n_cand == cap:
                             cand_d, cand_i, n_cand, cap = _compact(cand_d, cand_i, n_cand, tau)
                         cand_d[n_cand] = total
-                        cand_i[n_cand] = members[t, slot]
+                        cand_i[n_cand] = row
                         n_cand += 1
                         hist[total] += 1
                         kept += 1

@@ -31,6 +31,31 @@ BUCKET_MEMORY_LIMIT = 64 * 2**20
 MMAP_BLOCK_BYTES = 1 << 20
 
 
+def scan_knn(
+    words: np.ndarray, query_words: np.ndarray, k: int, n_bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``min(k, rows)`` nearest rows of the word-major ``words`` block, ties by row."""
+    kb = min(k, words.shape[1])
+    if QUERY_BLOCK * (n_bits + 1) * kb * 8 <= BUCKET_MEMORY_LIMIT:
+        return knn_search(words, query_words, kb, n_bits)
+    return knn_counting_sort(words, query_words, kb, n_bits)
+
+
+def merge_range_parts(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_queries: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ``(lims, D, I)`` from range results over disjoint row sets, sorted by (D, I)."""
+    if len(parts) == 1:
+        return parts[0]
+    qidx = np.concatenate([np.repeat(np.arange(n_queries), np.diff(p[0])) for p in parts])
+    d = np.concatenate([p[1] for p in parts])
+    i = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((i, d, qidx))
+    lims = np.zeros(n_queries + 1, dtype=np.int64)
+    np.cumsum(np.bincount(qidx, minlength=n_queries), out=lims[1:])
+    return lims, d[order], i[order]
+
+
 class HammingIndex(BinaryIndex):
     """Exact k-nearest-neighbour and range search by Hamming distance, FAISS-style.
 
@@ -79,7 +104,15 @@ class HammingIndex(BinaryIndex):
         self._changed()
 
     def _changed(self) -> None:
-        """Hook called whenever the stored codes change."""
+        """Hook called whenever the stored codes change (reset, and by default add / remove)."""
+
+    def _rows_added(self, first: int) -> None:
+        """Hook: rows ``first ..`` were appended (the earlier rows are unchanged)."""
+        self._changed()
+
+    def _rows_removed(self, keep: np.ndarray) -> None:
+        """Hook: only the rows where ``keep`` (over the previous rows) is True remain, in order."""
+        self._changed()
 
     # -- adding and removing ------------------------------------------------------------------
 
@@ -116,7 +149,7 @@ class HammingIndex(BinaryIndex):
         if ids is not None:
             self._ids[n:needed] = ids
         self._ntotal = needed
-        self._changed()
+        self._rows_added(n)
 
     def _check_new_ids(self, ids: Any, n: int) -> np.ndarray:
         arr = np.asarray(ids)
@@ -152,7 +185,7 @@ class HammingIndex(BinaryIndex):
             self._words = np.ascontiguousarray(self._words[:, : self._ntotal][:, keep])
             self._ids = current[keep]
             self._ntotal = len(self._ids)
-            self._changed()
+            self._rows_removed(keep)
         return removed
 
     @property
@@ -186,11 +219,7 @@ class HammingIndex(BinaryIndex):
         query_words = to_words(queries)
         best_d = best_i = None
         for start, words in self._blocks():
-            kb = min(k, words.shape[1])
-            if QUERY_BLOCK * (self.n_bits + 1) * kb * 8 <= BUCKET_MEMORY_LIMIT:
-                d, i = knn_search(words, query_words, kb, self.n_bits)
-            else:
-                d, i = knn_counting_sort(words, query_words, kb, self.n_bits)
+            d, i = scan_knn(words, query_words, k, self.n_bits)
             i += start
             if best_d is None:
                 best_d, best_i = d, i
@@ -210,15 +239,7 @@ class HammingIndex(BinaryIndex):
         for start, words in self._blocks():
             lims, d, i = range_search_flat(words, query_words, radius)
             parts.append((lims, d, i + start))
-        if len(parts) == 1:
-            return parts[0]
-        qidx = np.concatenate([np.repeat(np.arange(len(queries)), np.diff(p[0])) for p in parts])
-        d = np.concatenate([p[1] for p in parts])
-        i = np.concatenate([p[2] for p in parts])
-        order = np.lexsort((i, d, qidx))
-        lims = np.zeros(len(queries) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(qidx, minlength=len(queries)), out=lims[1:])
-        return lims, d[order], i[order]
+        return merge_range_parts(parts, len(queries))
 
     def _rows_to_ids(self, rows: np.ndarray) -> np.ndarray:
         if self._store is not None:

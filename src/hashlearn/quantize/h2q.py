@@ -38,7 +38,11 @@ class H2Q(RotationQuantizer):
       continuation from ``I`` and ``n_restarts - 1`` continuations from seeded random
       rotations is kept. Deterministic; the loss is never above that of the sign codes. On
       20,000 × 64 Gaussian embeddings it reaches a lower L2 loss than the paper's 300 SGD
-      epochs in a few seconds (``benchmarks/bench_quantize.py``).
+      epochs in a few seconds (``benchmarks/bench_quantize.py``). Beyond three times
+      ``max(8192, 32 k)`` rows the exploration runs on a seeded row sample of that size and
+      only the last phase on all rows, so a large fit does at most about twice ITQ's matrix
+      products (:func:`~hashlearn.quantize.h2q_solvers.solve_fast`,
+      ``benchmarks/bench_h2q_scaling.py``).
     - ``"sgd"``: the paper's procedure for faithful reproduction: ``k`` Householder
       reflections initialised at ``-I``, plain SGD with batch ``batch_size`` for ``max_iter``
       epochs (default 300) at ``learning_rate`` (default 0.1; 0.01 for ``bit_var``), the
@@ -50,7 +54,8 @@ class H2Q(RotationQuantizer):
         loss: ``"l2"``, ``"l1"``, ``"min_entry"`` or ``"bit_var"`` (:mod:`.losses`).
         solver: ``"fast"`` or ``"sgd"``.
         max_iter: ``"sgd"``: epochs (default 300); ``"fast"``: iterations of the exact-loss
-            phase (default 100; the continuation adds at most 100).
+            phase (default 100; the continuation adds at most 100; unused by a row-sampled
+            L2 fit, whose exact-loss phase is ITQ's steps on all rows).
         tol: ``"fast"``: a phase stops after 10 iterations without a relative improvement > tol.
         n_restarts: ``"fast"``: number of starts (the identity, then seeded random rotations).
         learning_rate, batch_size: ``"sgd"`` step size and mini-batch size.

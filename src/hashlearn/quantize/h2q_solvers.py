@@ -19,7 +19,8 @@ Two solvers share one interface ``solver(Z, loss, ...) -> SolverResult``:
   ITQ's monotone Procrustes majorise-minimise steps until the signs stop changing. A purely
   local run from ``I`` (no continuation) is a second candidate, and the lower loss wins: the
   continuation wins on unstructured embeddings, the local run sometimes on structured ones.
-  The large products ``Z R`` and ``Zᵀ ∂L/∂Y`` run in float32; final losses in float64.
+  The large products ``Z R`` and ``Zᵀ ∂L/∂Y`` run in float32; final losses in float64. On
+  many rows, everything before the last phase runs on a seeded sample (:func:`sample_rows`).
 
 Both return ``R`` with the convention that the identity means "sign codes": the Householder
 product is negated (every loss is even in ``Y``, so this changes no loss value) so that SGD with
@@ -42,6 +43,9 @@ from hashlearn.quantize.losses import loss_and_grad
 SMOOTHING_SCHEDULE = (1.0, 0.4, 0.15, 0.05)
 SMOOTHING_ITERATIONS = 25
 POLISH_ITERATIONS = 30
+# Rows of the sample the exploratory phases run on when Z is larger (see sample_rows).
+SAMPLE_ROWS_MIN = 8192
+SAMPLE_ROWS_PER_BIT = 32
 
 
 @dataclass
@@ -172,6 +176,18 @@ def _descend(Z32, R, objective, exact, max_iter, tol, curve, bar):
     return polar(best[1])
 
 
+def sample_rows(n: int, k: int) -> int:
+    """Rows the fast solver's exploratory phases use (our choice): ``max(SAMPLE_ROWS_MIN,
+    SAMPLE_ROWS_PER_BIT * k)`` when that is at most a third of ``n``, else all ``n``.
+
+    A larger sample would save less than about half of the work, while sampling costs
+    quality on unstructured rows (20,000 × 64 Gaussian: L2 loss 0.3741 from 8,192 sampled
+    rows against 0.3667 from all rows; ITQ 0.3793).
+    """
+    m = max(SAMPLE_ROWS_MIN, SAMPLE_ROWS_PER_BIT * k)
+    return m if 3 * m <= n else n
+
+
 def solve_fast(
     Z: np.ndarray,
     loss: str,
@@ -189,9 +205,22 @@ def solve_fast(
     then exact descent from ``I`` (explores further; lower loss on unstructured embeddings);
     (3) the same from ``n_restarts - 1`` seeded random rotations. The lowest exact loss wins.
 
+    Scaling (our choice): when ``Z`` has more rows than :func:`sample_rows`, the continuation
+    candidates run on a seeded sample of that many rows (an iteration costs ``O(sample · k²)``
+    instead of ``O(n k²)``) and the local run from ``I``, which never won at such sizes, is
+    skipped; the best candidate on all rows is then finished on all rows (L2: ITQ's Procrustes
+    steps, which replace the exact-loss descent on the sample: in our runs that descent
+    changed the final loss by < 1e-4 and cost a third of the work; other losses: the exact
+    descent on the sample, then exact Riemannian steps on all rows), at most
+    ``POLISH_ITERATIONS`` of them, i.e. at most 60 % of the products of ITQ's 50 iterations.
+    Counted in products of all rows by ``k × k`` (not timed), a 100,000 × 384 L2 fit did
+    103 against ITQ's 101, at a lower loss on a Gaussian mixture and on Gaussian rows. The
+    entries of ``loss_curve`` from the sampled phases are losses on the sample.
+
     Guarantees: ``R`` is orthogonal to rounding; the result's loss is never above the loss at
     ``I`` (sign codes), since the start is kept if nothing beats it; for ``l2`` the last phase
-    is monotone and stops at a fixed point of ITQ's Procrustes step (a local minimum).
+    is monotone and stops at a fixed point of ITQ's Procrustes step (a local minimum) unless
+    ``POLISH_ITERATIONS`` run out first.
     """
     n, k = Z.shape
     Z32 = np.ascontiguousarray(Z, dtype=np.float32)
@@ -202,26 +231,44 @@ def solve_fast(
     def exact_objective(Y):
         return loss_and_grad(Y, loss)
 
+    def finish(R, curve, bar):
+        """Last phase, on all rows: ITQ steps (L2); exact steps after a sampled run (others)."""
+        if loss == "l2":
+            on_iteration = lambda Y: curve.append(exact(Y))  # noqa: E731
+            return itq(Z32, R, POLISH_ITERATIONS, on_iteration=on_iteration)[0]
+        if m == n:  # the exact descent already ran on all rows
+            return R
+        return _descend(Z32, R, exact_objective, None, POLISH_ITERATIONS, tol, curve, bar)
+
     candidates = [(np.eye(k), ()), (np.eye(k), SMOOTHING_SCHEDULE)]
     candidates += [(random_orthogonal(k, rng), SMOOTHING_SCHEDULE) for _ in range(n_restarts - 1)]
+    m = sample_rows(n, k)
+    # Drawn after the restarts, so an unsampled fit uses the generator as it always has.
+    S32 = Z32 if m == n else Z32[np.sort(rng.choice(n, m, replace=False))]
+    if m < n:  # the purely local run never won on samples this large: spend nothing on it
+        candidates = candidates[1:]
     results = []
     for R, schedule in tqdm(candidates, desc="H2Q starts", disable=not progress):
-        curve = [exact(Z @ R)]
+        curve = [exact(S32 @ R.astype(np.float32))] if m < n else [exact(Z @ R)]
         total = len(schedule) * SMOOTHING_ITERATIONS + max_iter
         with tqdm(total=total, desc="H2Q fast", unit="it", disable=not progress) as bar:
             for eps in schedule:
                 R = _descend(
-                    Z32, R, lambda Y, e=eps: _smoothed_l2(Y, e), exact,
+                    S32, R, lambda Y, e=eps: _smoothed_l2(Y, e), exact,
                     SMOOTHING_ITERATIONS, tol, curve, bar,
                 )  # fmt: skip
-            R = _descend(Z32, R, exact_objective, None, max_iter, tol, curve, bar)
-        if loss == "l2":
-            R, _ = itq(
-                Z32, R, POLISH_ITERATIONS, on_iteration=lambda Y, c=curve: c.append(exact(Y))
-            )
-        Y = Z @ R
+            if m == n or loss != "l2":  # sampled L2: the ITQ steps on all rows do this
+                R = _descend(S32, R, exact_objective, None, max_iter, tol, curve, bar)
+            if m == n:  # a sampled candidate is finished on all rows instead
+                R = finish(R, curve, bar)
+        Y = Z @ R if m == n else Z32 @ R.astype(np.float32)
         results.append(SolverResult(R, curve, len(curve) - 1, exact(Y)))
     best = min(results, key=lambda result: result.loss)
+    if m < n:  # finish the best sampled candidate on all rows
+        with tqdm(desc="H2Q all rows", unit="it", disable=not progress) as bar:
+            best.rotation = finish(best.rotation, best.loss_curve, bar)
+        best.n_iter = len(best.loss_curve) - 1
+        best.loss = exact(Z @ best.rotation)
     identity_loss = exact(Z)
     if identity_loss < best.loss:  # nothing beat the sign codes: keep them
         best.rotation, best.loss = np.eye(k), identity_loss
