@@ -98,7 +98,9 @@ def test_hashnet_continuation_in_the_trainer_differs_from_lambda_zero(digits):
     assert not np.allclose(z_none, z_cont)
 
 
-@pytest.mark.parametrize("beta_step, warned", [(200, True), (4, False)])
+@pytest.mark.parametrize(
+    "beta_step, warned", [(200, True), (3, False)]
+)  # beta steps at n = step (0-based)
 def test_hashnet_warns_when_its_schedule_never_steps(digits, caplog, beta_step, warned):
     X, y, Xv, yv = _small(digits)
     cfg = TrainConfig(loss="hashnet", quantization="penalty", n_bits=8, backbone="mlp",

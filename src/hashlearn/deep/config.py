@@ -65,7 +65,8 @@ class TrainConfig:
             ``step_size`` epochs) or ``none``.
         epochs, batch_size: training length and batch size (per process when distributed).
         patience, min_delta: early stopping when validation mAP has not improved by more than
-            ``min_delta`` for ``patience`` epochs (0 = never stop early).
+            ``min_delta`` for ``patience`` epochs (0 = never stop early); the returned model is
+            the best validation epoch whatever ``min_delta``.
         val_fraction: share of the training split held out for validation when the data has
             no validation split.
         val_queries, val_database: validation mAP is computed for at most ``val_queries``
@@ -81,6 +82,14 @@ class TrainConfig:
         head_lr_multiplier: learning rate of the new layers (hash head, a loss's own
             parameters) relative to ``lr`` (reference deep hashing code often trains the hash
             layer faster than a pretrained backbone; default 1).
+        recipe: a named recipe of the authors' settings (``h2q``, ``hswd``;
+            :mod:`hashlearn.deep.recipes`), applied to the fields left at their defaults here
+            (use :meth:`from_options` to give a recipe and any explicit values exactly).
+        head_init_std: initialise the hash layer's weights N(0, std²) with bias 0 (None: torch's
+            default initialisation; the H²Q code uses 0.01).
+        val_from_database: when the data has no validation split, validate on a seeded sample of
+            ``val_queries`` database items outside the training split instead of holding out
+            ``val_fraction`` of train (the ``hswd`` recipe: train on the whole split).
         seed: seeds weights, batch order, hold-out and random targets.
         device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``
             (:meth:`validate` checks the spelling; whether this machine has that device is
@@ -121,8 +130,38 @@ class TrainConfig:
     stage1_activation: str = "identity"
     head_lr_multiplier: float = 1.0
     h2q_max_samples: int = 20000
+    head_init_std: float | None = None
+    val_from_database: bool = False
+    recipe: str | None = None
+    recipe_applied: bool = field(default=False, repr=False)
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.recipe is not None and not self.recipe_applied:
+            from hashlearn.deep.recipes import recipe_overrides
+
+            defaults = TrainConfig()
+            for name, value in recipe_overrides(self.recipe, self.loss).items():
+                if name == "loss_kwargs":
+                    self.loss_kwargs = {**value, **self.loss_kwargs}
+                elif getattr(self, name) == getattr(defaults, name):
+                    setattr(self, name, value)
+            self.recipe_applied = True
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> TrainConfig:
+        """A config from explicit ``options``: its ``recipe`` (if any) first, then every option
+        given, whatever its value (the CLI and ``hashlearn reproduce`` build configs so)."""
+        options = dict(options)
+        recipe = options.get("recipe")
+        if recipe is None:
+            return cls(**options)
+        from hashlearn.deep.recipes import recipe_overrides
+
+        values = recipe_overrides(recipe, options.get("loss", cls.loss))
+        kwargs = {**values.pop("loss_kwargs", {}), **options.pop("loss_kwargs", {})}
+        return cls(**{**values, **options, "loss_kwargs": kwargs, "recipe_applied": True})
 
     def validate(self) -> TrainConfig:
         check_n_bits(self.n_bits)

@@ -317,11 +317,17 @@ class Trainer:
             return float(mean_average_precision(q, db, yq, ydb))
 
     def _early_stopping(self, state: dict, val_map: float) -> None:
+        """Keep the best validation epoch; stop after ``patience`` epochs that did not beat the
+        last reference by more than ``min_delta`` (as Lightning's ``EarlyStopping`` beside a
+        ``ModelCheckpoint`` on the same metric, the H²Q code's ``src/models/QS/train.py``)."""
         cfg = self.config
-        if val_map > state["best_map"] + cfg.min_delta:
-            state.update(best_map=val_map, best_epoch=state["epoch"], bad_epochs=0)
+        reference = state.get("stop_map", state["best_map"])  # runs saved before stop_map
+        if val_map > state["best_map"]:
+            state.update(best_map=val_map, best_epoch=state["epoch"])
             self._best = cpu_copy(network_state(self.network, self.loss))
             self.run.save_best(self._best)
+        if val_map > reference + cfg.min_delta:
+            state.update(stop_map=val_map, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
             if cfg.patience and state["bad_epochs"] >= cfg.patience:

@@ -55,8 +55,8 @@ def run_deep(
     from hashlearn.deep import TrainConfig, train_on_dataset
     from hashlearn.metrics import evaluate_retrieval
 
-    config = TrainConfig(
-        **{
+    config = TrainConfig.from_options(
+        {
             **cell.options,
             "loss": cell.method,
             "n_bits": cell.bits,
