@@ -24,6 +24,8 @@ def test_h2q_recipe_sets_the_authors_fields_then_the_users():
     assert cfg.loss_kwargs == {"variant": "h2q"}
     assert cfg.lr == 3e-5 and cfg.patience == 5  # explicit values win, even hashlearn's default
     assert cfg.quantization == TrainConfig().quantization  # never part of a recipe
+    dpsh = TrainConfig.from_options({"recipe": "h2q", "loss": "dpsh"})
+    assert dpsh.loss_kwargs == {"scale": 1.0, "pairs": "batch"} and dpsh.batch_size == 128
     wglhh = TrainConfig.from_options({"recipe": "h2q", "loss": "wglhh"})
     assert (wglhh.batch_size, wglhh.weight_decay) == (64, 1e-4)
     mine = TrainConfig.from_options(

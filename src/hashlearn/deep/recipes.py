@@ -18,8 +18,11 @@ import torch.
   delta, their ``ModelCheckpoint``);
 * the batch size their script uses per loss: DPSH 128, DHN 64, DCH 256, WGLHH 64,
   HashNet 256, HyP² 100, CEL 128 (others keep hashlearn's 128);
-* the H²Q variants of HashNet and DCH (:mod:`hashlearn.deep.losses.hashnet`, ``dch``), the
-  paper's SGD solver for the rotation, a linear hash layer in stage one.
+* the H²Q variants of HashNet and DCH (:mod:`hashlearn.deep.losses.hashnet`, ``dch``); DPSH
+  and DHN as their ``src/utils/losses.py`` has them, ``θ = zᵢᵀzⱼ`` (scale 1, not DPSH's ½) on
+  in-batch pairs; the paper's SGD solver for the rotation, a linear hash layer in stage one.
+  Their quantization weights are per-item sums over bits (``0.01 · mean Σ_bits``), i.e. ``0.01 k``
+  on our per-entry means: give ``quantization_weight`` yourself when you add a penalty.
 
 ``hswd`` — khoadoan106/single_loss_quantization ``python/config.py`` and the commands of its
 README (built on swuxyj/DeepHash-pytorch):
@@ -52,7 +55,8 @@ RECIPES: dict[str, dict[str, Any]] = {
             "min_delta": 0.05, "h2q_solver": "sgd", "stage1_activation": "identity",
         },
         "per_loss": {
-            "dpsh": {"batch_size": 128}, "dhn": {"batch_size": 64},
+            "dpsh": {"batch_size": 128, "loss_kwargs": {"scale": 1.0, "pairs": "batch"}},
+            "dhn": {"batch_size": 64, "loss_kwargs": {"scale": 1.0, "pairs": "batch"}},
             "dch": {"batch_size": 256, "loss_kwargs": {"variant": "h2q"}},
             "wglhh": {"batch_size": 64, "weight_decay": 1e-4},
             "hashnet": {"batch_size": 256, "loss_kwargs": {"variant": "h2q"}},
