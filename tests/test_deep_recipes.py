@@ -1,4 +1,4 @@
-"""The authors' training recipes (hashlearn.deep.recipes) and the trainer details they need."""
+"""The authors' training recipes (hashlearn.deep.config.RECIPES) and the trainer details."""
 
 from __future__ import annotations
 

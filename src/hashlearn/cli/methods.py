@@ -112,8 +112,8 @@ def deep_sections() -> list[dict]:
     """Deep similarity losses, quantization strategies and backbones (PyTorch)."""
     from hashlearn.catalogue import first_line
     from hashlearn.deep import backbones, losses, quantization
+    from hashlearn.deep.config import RECIPES, available_recipes
     from hashlearn.deep.losses.base import _LOSSES
-    from hashlearn.deep.recipes import RECIPES, available_recipes
 
     loss_rows = [(n, plain(first_line(_LOSSES[n].__doc__))) for n in losses.available_losses()]
     quant_doc = module_entries(quantization)

@@ -165,7 +165,7 @@ def _recipes_help() -> LazyHelp:
     """Help of ``--recipe``: every recipe and what it sets (read when ``--help`` is shown)."""
 
     def render() -> str:
-        from hashlearn.deep.recipes import available_recipes, describe_recipe
+        from hashlearn.deep.config import available_recipes, describe_recipe
 
         lines = "; ".join(describe_recipe(name) for name in available_recipes())
         return (

@@ -32,7 +32,7 @@ class DCHLoss(HashLoss):
     ``mean_i log(1 + d(|h_i|, 1)/γ)``, λ = 0.1.
 
     ``variant`` picks the code whose table is reproduced (the recipes of
-    :mod:`hashlearn.deep.recipes` choose theirs):
+    :data:`hashlearn.deep.config.RECIPES` choose theirs):
 
     * ``"h2q"``: Lucas-Schwengber/h2q ``src/utils/losses.py`` ``DCH``: γ = 10,
       ``d = k (ε + (1 - c)/2 · (1 - 2ε))`` with ε = 1e-5, ``p`` the share of similar pairs in

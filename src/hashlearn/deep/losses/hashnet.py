@@ -48,7 +48,7 @@ class HashNetLoss(HashLoss):
     ``γ = 1 / step`` by default, i.e. ``β = (1 + ⌊n / step⌋)^0.5``.
 
     Two papers ran this loss two ways; ``variant`` picks one (the recipes of
-    :mod:`hashlearn.deep.recipes` choose theirs):
+    :data:`hashlearn.deep.config.RECIPES` choose theirs):
 
     * ``"h2q"`` (default; Lucas-Schwengber/h2q ``src/utils/losses.py`` ``HashNet`` and
       ``src/models/QS/lightning_module.py``, which follow thuml/HashNet): α = 10 / k, in-batch
