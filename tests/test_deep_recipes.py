@@ -53,7 +53,7 @@ def test_hash_layer_initialisation_of_the_h2q_code():
             "in_features": 2000, "head_init_std": 0.01}  # fmt: skip
     layer = build_network(spec).head[-1]
     assert float(layer.weight.detach().std()) == pytest.approx(0.01, rel=0.05)
-    assert float(layer.bias.abs().max()) == 0.0
+    assert float(layer.bias.detach().abs().max()) == 0.0
 
 
 def test_hyp2_proxies_train_at_their_own_learning_rate(digits):
@@ -90,3 +90,17 @@ def test_hswd_recipe_validates_on_database_items_outside_train(digits, tmp_path)
     assert saved["holdout"] is None
     assert saved["dataset"]["validation"] == "database sample outside train"
     assert saved["train"]["recipe"] == "hswd"
+
+
+def test_cli_recipe_then_explicit_flags(tmp_path):
+    from hashlearn.cli.main import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "digits", "--recipe", "hswd", "--loss", "hashnet",
+            "--backbone", "mlp", "--bits", "8", "--epochs", "1", "--batch-size", "128",
+            "--output", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["recipe"] == "hswd" and train["loss_kwargs"] == {"variant": "hswd"}
+    assert (train["lr"], train["weight_decay"], train["epochs"]) == (1e-5, 1e-5, 1)
+    assert train["batch_size"] == 128  # the flag, not the recipe's 64
