@@ -104,3 +104,34 @@ def test_cli_recipe_then_explicit_flags(tmp_path):
     assert train["recipe"] == "hswd" and train["loss_kwargs"] == {"variant": "hswd"}
     assert (train["lr"], train["weight_decay"], train["epochs"]) == (1e-5, 1e-5, 1)
     assert train["batch_size"] == 128  # the flag, not the recipe's 64
+
+
+def test_reproduce_train_table_takes_a_recipe(tmp_path):
+    from hashlearn.reproduce import expand, load_config, run_grid
+
+    text = """
+paper = "h2q"
+seeds = [0]
+[dataset]
+name = "digits"
+[evaluation]
+topk = "all"
+[[deep]]
+losses = ["dch"]
+quantization = ["penalty"]
+bits = [8]
+train = { recipe = "h2q", backbone = "mlp", epochs = 1, batch_size = 64, hidden = 16 }
+"""
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    config = load_config(path)
+    assert len(expand(config)) == 1
+    run_grid(config, tmp_path / "out", progress=False)
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("config.json")]
+    (train,) = [r["train"] for r in runs if "train" in r]
+    assert train["recipe"] == "h2q" and train["loss_kwargs"] == {"variant": "h2q"}
+    assert (train["lr"], train["batch_size"], train["patience"]) == (1e-5, 64, 20)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('recipe = "h2q"', "recipe_applied = true"))
+    with pytest.raises(HashlearnInputError, match="recipe_applied"):
+        load_config(bad)
