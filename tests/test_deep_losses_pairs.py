@@ -27,11 +27,12 @@ def test_cel_is_cosine_embedding_loss_and_rotation_invariant():
     i, j = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
     keep = i != j
     target = torch.where(ids[i[keep]] == ids[j[keep]], 1.0, -1.0).double()
-    expected = torch.nn.CosineEmbeddingLoss(margin=0.1)(u[i[keep]], u[j[keep]], target)
+    # 16 bits, 4 classes: the H²Q code table's separation at [16][2] is -0.25
+    expected = torch.nn.CosineEmbeddingLoss(margin=-0.25)(u[i[keep]], u[j[keep]], target)
     assert loss(u, ids).item() == pytest.approx(expected.item(), rel=1e-12)
     q, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(1)).double())
     assert loss(u @ q, ids).item() == pytest.approx(expected.item(), rel=1e-10)
-    assert loss.rotation_invariant and loss.margin == 0.1
+    assert loss.rotation_invariant and loss.margin == -0.25
     assert get_loss("orthohash", 16, 4).loss_name == "orthohash"
 
 
@@ -53,22 +54,28 @@ def test_dsh_formula_margin_and_l1_penalty():
 
 
 def test_hashnet_beta_schedule_is_the_authors():
+    """h2q: the H²Q code's ``(1 + batch_iter // 200) ** 0.5`` with ``batch_iter`` 0-based (our
+    iteration ``t`` is 1-based); hswd: the HSWD code's ``(epoch // 20 + 1) ** 0.5`` per epoch."""
     loss = get_loss("hashnet", 16, 4)
-    assert [loss.beta(t) for t in (0, 1, 199)] == [1.0, 1.0, 1.0]
-    assert loss.beta(200) == pytest.approx(math.sqrt(2.0))
-    assert loss.beta(399) == pytest.approx(math.sqrt(2.0))
-    assert loss.beta(400) == pytest.approx(math.sqrt(3.0))
+    for t in (1, 2, 200, 201, 400, 401, 5000):
+        assert loss.beta(t) == pytest.approx((1 + (t - 1) // 200) ** 0.5)
+    hswd = get_loss("hashnet", 16, 4, variant="hswd")
+    for epoch in (1, 20, 21, 40, 41, 200):
+        assert hswd.beta(12345, epoch) == pytest.approx(((epoch - 1) // 20 + 1) ** 0.5)
+    assert (hswd.alpha, hswd.pairs, loss.alpha, loss.pairs) == (0.1, "memory", 10 / 16, "batch")
     custom = get_loss("hashnet", 16, 4, beta_step=10, beta_gamma=0.1, beta_power=1.0)
-    assert custom.beta(25) == pytest.approx(3.0)
+    assert custom.beta(26) == pytest.approx(3.0)
     with pytest.raises(HashlearnInputError, match="beta_step"):
         get_loss("hashnet", 16, 4, beta_step=0)
+    with pytest.raises(HashlearnInputError, match="variant"):
+        get_loss("hashnet", 16, 4, variant="paper")
 
 
 def test_hashnet_penalty_is_continuation_and_differs_from_none():
     loss = get_loss("hashnet", 8, 2)
     term = get_quantization("penalty", loss=loss)
     assert isinstance(term, ContinuationQuantization)
-    term.set_iteration(800)
+    term.set_iteration(801)
     assert term.activation_scale == pytest.approx(math.sqrt(5.0))
     assert term(torch.ones(3, 8)).item() == 0.0
     assert getattr(get_quantization("none", loss=loss), "activation_scale", 1.0) == 1.0
@@ -145,11 +152,13 @@ def test_memory_pairs_need_n_train_and_valid_indices():
 
 def test_authors_defaults():
     hyp2 = get_loss("hyp2", 8, 10)
-    assert hyp2.threshold == 0.1
+    assert hyp2.threshold == 0.0  # the H²Q code table at [8][4]
+    assert get_loss("hyp2", 64, 10).threshold == -0.03125
+    assert get_loss("hyp2", 64, 10, threshold=0.1).threshold == 0.1
     welch = get_loss("hyp2", 8, 10, threshold="welch").threshold
     assert welch == welch_bound(16, 8) == pytest.approx(math.sqrt(8 / (8 * 15)))
-    with pytest.raises(HashlearnInputError, match="welch"):
-        get_loss("hyp2", 16, 10, threshold="table")
+    with pytest.raises(HashlearnInputError, match="table"):
+        get_loss("hyp2", 16, 10, threshold="nope")
     wglhh = get_loss("wglhh", 16, 10)
     assert wglhh.alpha == 0.1 and wglhh.attention
     dsdh = get_loss("dsdh", 16, 10, n_train=5)

@@ -113,7 +113,7 @@ def test_dsdh_epoch_update_lowers_its_objective_and_feeds_the_penalty():
 
 
 def test_dbdh_straight_through_gradient_equals_binary_likelihood_gradient():
-    loss = get_loss("dbdh", 6, 3).double()
+    loss = get_loss("dbdh", 6, 3, variant="ste").double()
     g = torch.Generator().manual_seed(1)
     u = torch.randn(5, 6, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0, 1, 2, 1, 0])

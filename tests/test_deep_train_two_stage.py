@@ -100,13 +100,16 @@ def test_hashnet_continuation_in_the_trainer_differs_from_lambda_zero(digits):
         trainer = Trainer(cfg, progress=False)
         runs[quantization] = (trainer, trainer.fit(X, y, Xv, yv))
     trainer = runs["penalty"][0]
-    assert trainer.quant.iteration == 300  # 3 epochs × 100 batches
-    assert trainer.quant.activation_scale == pytest.approx((1 + 0.005 * 300) ** 0.5)
+    assert trainer.quant.continuation.iteration == 300  # 3 epochs × 100 batches
+    # beta = (1 + floor(n / step))^0.5 with n = 299 the 0-based iteration (the H²Q code's)
+    assert trainer.quant.activation_scale == pytest.approx((1 + 299 // 50) ** 0.5)
     z_none, z_cont = (runs[q][1].embed(X) for q in ("none", "penalty"))
     assert not np.allclose(z_none, z_cont)
 
 
-@pytest.mark.parametrize("beta_step, warned", [(200, True), (4, False)])
+@pytest.mark.parametrize(
+    "beta_step, warned", [(200, True), (3, False)]
+)  # beta steps at n = step (0-based)
 def test_hashnet_warns_when_its_schedule_never_steps(digits, caplog, beta_step, warned):
     X, y, Xv, yv = _small(digits)
     cfg = TrainConfig(loss="hashnet", quantization="penalty", n_bits=8, backbone="mlp",

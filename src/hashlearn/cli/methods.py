@@ -1,8 +1,9 @@
 """``hashlearn methods`` (alias ``hashlearn list``): every name the other commands accept.
 
 Lists the registered hashing methods, deep similarity losses, quantization strategies,
-backbones, datasets and split protocols, each with one line of description taken from its
-own documentation (a class docstring's first line, or the entry of its module's docstring).
+backbones, training recipes, datasets and split protocols, each with one line of description
+taken from its own documentation (a class docstring's first line, or the entry of its module's
+docstring).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def deep_sections() -> list[dict]:
     """Deep similarity losses, quantization strategies and backbones (PyTorch)."""
     from hashlearn.catalogue import first_line
     from hashlearn.deep import backbones, losses, quantization
+    from hashlearn.deep.config import RECIPES, available_recipes
     from hashlearn.deep.losses.base import _LOSSES
 
     loss_rows = [(n, plain(first_line(_LOSSES[n].__doc__))) for n in losses.available_losses()]
@@ -127,6 +129,11 @@ def deep_sections() -> list[dict]:
             "backbones",
             "hashlearn train --backbone NAME",
             [(n, backbone_doc.get(n, "")) for n in backbones.BACKBONES],
+        ),
+        _section(
+            "training recipes (settings: hashlearn train --help)",
+            "hashlearn train --recipe NAME",
+            [(n, RECIPES[n]["summary"]) for n in available_recipes()],
         ),
     ]
 

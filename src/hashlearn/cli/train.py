@@ -64,6 +64,7 @@ CONFIG_OPTIONS = {
     "patience": "patience",
     "seed": "seed",
     "device": "device",
+    "recipe": "recipe",
 }
 #: Library argument names that differ from this command's options (name -> option ``dest``).
 ALIASES = {
@@ -159,6 +160,21 @@ def _config_help(
     return LazyHelp(render_or_install)
 
 
+def _recipes_help() -> LazyHelp:
+    """Help of ``--recipe``: every recipe and what it sets (read when ``--help`` is shown)."""
+
+    def render() -> str:
+        from hashlearn.deep.config import available_recipes, describe_recipe
+
+        lines = "; ".join(describe_recipe(name) for name in available_recipes())
+        return (
+            "the authors' training settings of a paper, applied before the options given "
+            f"here (default: hashlearn's own). {lines}"
+        )
+
+    return LazyHelp(render)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
         subparsers,
@@ -174,6 +190,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dataset", required=True, help=LazyHelp(dataset_names))
     parser.add_argument("--loss", help=_config_help("similarity loss", "loss", _losses))
+    parser.add_argument("--recipe", help=_recipes_help())
     parser.add_argument(
         "--quantization",
         help=_config_help("quantization strategy", "quantization", _quantizations),
@@ -284,7 +301,7 @@ def _train(args: argparse.Namespace) -> int:
     from hashlearn.data import load_dataset
 
     given = {field: getattr(args, dest) for dest, field in CONFIG_OPTIONS.items()}
-    config = TrainConfig(**{k: v for k, v in given.items() if v is not None}).validate()
+    config = TrainConfig.from_options({k: v for k, v in given.items() if v is not None}).validate()
     backend = dd.backend_for(dd.resolve_device(config.device))
     ctx = dd.setup(backend) if args.distributed else dd.current()
     show = not args.quiet and ctx.is_main

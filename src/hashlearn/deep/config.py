@@ -8,6 +8,44 @@ This module does not import torch.
 
 Error messages of :mod:`hashlearn.deep` name the Python arguments in backquotes
 (```resume=True```, ```lr```); the CLI rewrites those to its flags.
+
+Recipes (:data:`RECIPES`): each seed paper's authors' settings as a table of overrides.
+
+A recipe sets :class:`~hashlearn.deep.config.TrainConfig` fields before the user's own:
+``TrainConfig.from_options({"recipe": "h2q", "loss": "dch", "lr": 3e-5})`` takes every field
+the recipe names from the recipe, then ``lr`` from the user. ``hashlearn train --recipe`` and
+the ``recipe`` key of a ``hashlearn reproduce`` ``train`` table do the same. The quantization
+strategy is never part of a recipe (it is the method being compared).
+
+``h2q`` — Lucas-Schwengber/h2q, ``src/models/QS/`` (``hparams.json``, ``lightning_module.py``,
+``train.py``) and ``src/experiments/run_QS.sh``:
+
+* Adam, lr 1e-5, weight decay 5e-4 (1e-4 for WGLHH, their script), constant learning rate;
+* the hash layer (and any new head layer) at 10× the backbone's learning rate, initialised
+  N(0, 0.01) with bias 0 (``src/utils/architectures/CNNF_alexnet.py``);
+* 100 epochs, early stopping on validation mAP with patience 20 and ``min_delta`` 0.05
+  (Lightning's ``EarlyStopping``; the kept model is the best validation epoch whatever the
+  delta, their ``ModelCheckpoint``);
+* the batch size their script uses per loss: DPSH 128, DHN 64, DCH 256, WGLHH 64,
+  HashNet 256, HyP² 100, CEL 128 (others keep hashlearn's 128);
+* the H²Q variants of HashNet and DCH (:mod:`hashlearn.deep.losses.hashnet`, ``dch``); DPSH
+  and DHN as their ``src/utils/losses.py`` has them, ``θ = zᵢᵀzⱼ`` (scale 1, not DPSH's ½) on
+  in-batch pairs; the paper's SGD solver for the rotation, a linear hash layer in stage one.
+  Their quantization weights are per-item sums over bits (``0.01 · mean Σ_bits``), i.e.
+  ``0.01 k`` on our per-entry means: give ``quantization_weight`` yourself to add a penalty.
+
+``hswd`` — khoadoan106/single_loss_quantization ``python/config.py`` and the commands of its
+README (built on swuxyj/DeepHash-pytorch):
+
+* Adam, lr 1e-5 (the README's commands; ``config.py``'s default optimiser is RMSprop),
+  weight decay 1e-5, no schedule (``--sched`` None), 200 epochs, batch size 64, one learning
+  rate for every layer, the networks' default hash-layer initialisation;
+* the HSWD variants of HashNet (α = 0.1, memory pairs, β per 20 epochs) and DCH
+  (DeepHash-pytorch's, γ = 20), DBDH as DeepHash-pytorch;
+* training on the whole training split: when the data has no validation split, validation
+  items are drawn from the database (outside train, seeded), never from the query split.
+  Their code instead keeps the epoch with the best mAP *on the query split* (tested every 10
+  epochs), which selects on the test set; we do not. No early stopping (patience 0).
 """
 
 from __future__ import annotations
@@ -39,6 +77,66 @@ MLP_HIDDEN = 256
 N_PROJECTIONS = 10000
 
 
+# ----------------------------------------------------------------------------- recipes
+RECIPES: dict[str, dict[str, Any]] = {
+    "h2q": {
+        "summary": "the H2Q authors' training (Lucas-Schwengber/h2q src/models/QS/)",
+        "fields": {
+            "optimizer": "adam", "lr": 1e-5, "weight_decay": 5e-4, "schedule": "none",
+            "head_lr_multiplier": 10.0, "head_init_std": 0.01, "epochs": 100, "patience": 20,
+            "min_delta": 0.05, "h2q_solver": "sgd", "stage1_activation": "identity",
+        },
+        "per_loss": {
+            "dpsh": {"batch_size": 128, "loss_kwargs": {"scale": 1.0, "pairs": "batch"}},
+            "dhn": {"batch_size": 64, "loss_kwargs": {"scale": 1.0, "pairs": "batch"}},
+            "dch": {"batch_size": 256, "loss_kwargs": {"variant": "h2q"}},
+            "wglhh": {"batch_size": 64, "weight_decay": 1e-4},
+            "hashnet": {"batch_size": 256, "loss_kwargs": {"variant": "h2q"}},
+            "hyp2": {"batch_size": 100}, "cel": {"batch_size": 128},
+        },
+    },
+    "hswd": {
+        "summary": "the HSWD authors' training (khoadoan106/single_loss_quantization python/)",
+        "fields": {
+            "optimizer": "adam", "lr": 1e-5, "weight_decay": 1e-5, "schedule": "none",
+            "head_lr_multiplier": 1.0, "epochs": 200, "batch_size": 64, "patience": 0,
+            "min_delta": 0.0, "val_from_database": True,
+        },
+        "per_loss": {
+            "hashnet": {"loss_kwargs": {"variant": "hswd"}},
+            "dch": {"loss_kwargs": {"variant": "hswd"}},
+            "dbdh": {"loss_kwargs": {"variant": "deephash"}},
+        },
+    },
+}  # fmt: skip
+
+
+def available_recipes() -> list[str]:
+    return sorted(RECIPES)
+
+
+def recipe_overrides(name: str, loss: str) -> dict[str, Any]:
+    """The TrainConfig fields recipe ``name`` sets for ``loss`` (``loss_kwargs`` included)."""
+    if name not in RECIPES:
+        raise HashlearnInputError(
+            f"unknown recipe {name!r}; choose one of {', '.join(available_recipes())} "
+            "(or leave it unset for hashlearn's defaults)."
+        )
+    recipe = RECIPES[name]
+    fields = dict(recipe["fields"])
+    fields.update(recipe["per_loss"].get(loss, {}))
+    return fields
+
+
+def describe_recipe(name: str) -> str:
+    """One line per recipe for ``hashlearn train --help``."""
+    recipe = RECIPES[name]
+    fields = ", ".join(f"{k}={v}" for k, v in recipe["fields"].items())
+    return f"{name}: {recipe['summary']}: {fields}; per loss: " + "; ".join(
+        f"{loss} {values}" for loss, values in recipe["per_loss"].items()
+    )
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (saved as ``config.json["train"]``).
@@ -62,7 +160,8 @@ class TrainConfig:
             ``step_size`` epochs) or ``none``.
         epochs, batch_size: training length and batch size (per process when distributed).
         patience, min_delta: early stopping when validation mAP has not improved by more than
-            ``min_delta`` for ``patience`` epochs (0 = never stop early).
+            ``min_delta`` for ``patience`` epochs (0 = never stop early); the returned model is
+            the best validation epoch whatever ``min_delta``.
         val_fraction: share of the training split held out for validation when the data has
             no validation split.
         val_queries, val_database: validation mAP is computed for at most ``val_queries``
@@ -78,6 +177,14 @@ class TrainConfig:
         head_lr_multiplier: learning rate of the new layers (hash head, a loss's own
             parameters) relative to ``lr`` (reference deep hashing code often trains the hash
             layer faster than a pretrained backbone; default 1).
+        recipe: a named recipe of the authors' settings (``h2q``, ``hswd``;
+            :data:`RECIPES`), applied to the fields left at their defaults here
+            (use :meth:`from_options` to give a recipe and any explicit values exactly).
+        head_init_std: initialise the hash layer's weights N(0, std²) with bias 0 (None: torch's
+            default initialisation; the H²Q code uses 0.01).
+        val_from_database: when the data has no validation split, validate on a seeded sample of
+            ``val_queries`` database items outside the training split instead of holding out
+            ``val_fraction`` of train (the ``hswd`` recipe: train on the whole split).
         seed: seeds weights, batch order, hold-out and random targets.
         device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``
             (:meth:`validate` checks the spelling; whether this machine has that device is
@@ -118,8 +225,34 @@ class TrainConfig:
     stage1_activation: str = "identity"
     head_lr_multiplier: float = 1.0
     h2q_max_samples: int = 20000
+    head_init_std: float | None = None
+    val_from_database: bool = False
+    recipe: str | None = None
+    recipe_applied: bool = field(default=False, repr=False)
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.recipe is not None and not self.recipe_applied:
+            defaults = TrainConfig()
+            for name, value in recipe_overrides(self.recipe, self.loss).items():
+                if name == "loss_kwargs":
+                    self.loss_kwargs = {**value, **self.loss_kwargs}
+                elif getattr(self, name) == getattr(defaults, name):
+                    setattr(self, name, value)
+            self.recipe_applied = True
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> TrainConfig:
+        """A config from explicit ``options``: its ``recipe`` (if any) first, then every option
+        given, whatever its value (the CLI and ``hashlearn reproduce`` build configs so)."""
+        options = dict(options)
+        recipe = options.get("recipe")
+        if recipe is None:
+            return cls(**options)
+        values = recipe_overrides(recipe, options.get("loss", cls.loss))
+        kwargs = {**values.pop("loss_kwargs", {}), **options.pop("loss_kwargs", {})}
+        return cls(**{**values, **options, "loss_kwargs": kwargs, "recipe_applied": True})
 
     def validate(self) -> TrainConfig:
         check_n_bits(self.n_bits)

@@ -33,6 +33,9 @@ class HashNetwork(nn.Module):
         hidden: width of an optional hidden layer in the head (0 = linear head).
         frozen: keep the backbone fixed (no gradients, eval mode); the trainer then feeds
             cached backbone features straight to :meth:`head_forward`.
+        head_init_std: initialise the hash layer N(0, std²), bias 0 (the H²Q code's 0.01,
+            Lucas-Schwengber/h2q ``src/utils/architectures/CNNF_alexnet.py``); None: torch's
+            default.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class HashNetwork(nn.Module):
         activation: str = "tanh",
         hidden: int = 0,
         frozen: bool = False,
+        head_init_std: float | None = None,
     ):
         super().__init__()
         check_choice(activation, ACTIVATIONS, "activation")
@@ -54,6 +58,9 @@ class HashNetwork(nn.Module):
             layers += [nn.Linear(d, hidden), nn.ReLU()]
             d = hidden
         layers.append(nn.Linear(d, n_bits))
+        if head_init_std is not None:
+            nn.init.normal_(layers[-1].weight, 0.0, float(head_init_std))
+            nn.init.zeros_(layers[-1].bias)
         self.head = nn.Sequential(*layers)
         self.n_bits = n_bits
         if frozen:
@@ -116,4 +123,5 @@ def build_network(spec: dict) -> HashNetwork:
         activation=spec["activation"],
         hidden=spec.get("hidden", 0),
         frozen=spec.get("frozen", False),
+        head_init_std=spec.get("head_init_std"),
     )

@@ -89,7 +89,12 @@ def build_objective(
     net_spec = {
         "backbone": config.backbone,
         "n_bits": config.n_bits,
-        "activation": config.network_activation(loss.activation),
+        # HashNet trains tanh(β a) in every strategy, two-stage ones included (the H²Q code).
+        "activation": (
+            loss.activation
+            if getattr(loss, "continuation", False)
+            else config.network_activation(loss.activation)
+        ),
         "hidden": config.hidden_width(),
         "frozen": config.freeze_backbone,
         "in_channels": spec.get("in_channels", 1),
@@ -97,6 +102,7 @@ def build_objective(
         "cnn_width": config.cnn_width,
         "cnn_features": config.cnn_features,
         "weights": config.weights,
+        "head_init_std": config.head_init_std,
     }
     network = build_network(net_spec)
     generator = torch.Generator().manual_seed(config.seed + 1)

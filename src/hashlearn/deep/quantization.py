@@ -27,9 +27,13 @@ second term, chosen by name through :func:`get_quantization`:
 ``itq-centred``
     our variant of ``itq``: the training mean is subtracted before the ITQ rotation.
 
-For a loss that binarises by continuation (``loss.continuation``, HashNet) ``penalty`` is that
-continuation: no added term, the hash layer's output is scaled by the loss's β schedule
-(:class:`ContinuationQuantization`).
+For a loss that binarises by continuation (``loss.continuation``, HashNet) every strategy but
+``none`` carries that continuation: the hash layer's output is scaled by the loss's β schedule
+(:class:`Continuation`). ``penalty`` is the continuation alone (:class:`ContinuationQuantization`);
+``hswd`` / ``swd`` add their term on top of it, as the HSWD code (khoadoan106/
+single_loss_quantization ``python/HashNet.py``) and the H²Q code (Lucas-Schwengber/h2q
+``src/models/QS/lightning_module.py``) both do; the two-stage strategies train with it at λ = 0,
+as the H²Q code does.
 
 Every random draw uses a seeded :class:`torch.Generator` held by the term (on the CPU, so the
 sampled targets are identical on every device); ``state_dict`` / ``load_state_dict`` save and
@@ -136,6 +140,23 @@ class QuantizationTerm:
 
     def __init__(self, weight: float = 0.0) -> None:
         self.weight = float(weight)
+        self.continuation: Continuation | None = None
+
+    # -- HashNet's continuation (a no-op without one) ---------------------------------------
+    def set_iteration(self, iteration: int, epoch: int = 1) -> None:
+        """The 1-based training step about to run and its 1-based epoch."""
+        if self.continuation is not None:
+            self.continuation.set_iteration(iteration, epoch)
+
+    @property
+    def activation_scale(self) -> float:
+        """β multiplying the hash layer's output before ``tanh`` (1 without a continuation)."""
+        return 1.0 if self.continuation is None else self.continuation.activation_scale
+
+    def check_schedule(self, iterations: int, epochs: int | None = None) -> None:
+        """Warn when the continuation's β never steps within the run."""
+        if self.continuation is not None:
+            self.continuation.check_schedule(iterations, epochs)
 
     def unweighted(self, codes: Tensor) -> Tensor:
         return codes.new_zeros(())
@@ -170,40 +191,48 @@ class PenaltyQuantization(QuantizationTerm):
         return self.loss.quantization_penalty(codes)
 
 
-class ContinuationQuantization(QuantizationTerm):
-    """Binarisation by continuation (HashNet, Cao et al., ICCV 2017, Sec. 3.3): no added term;
-    the codes are ``tanh(β_t a)`` with β_t from ``loss.beta(t)``, t the training iteration.
+class Continuation:
+    """Binarisation by continuation (HashNet, Cao et al., ICCV 2017, Sec. 3.3): the codes are
+    ``tanh(β a)`` with β from ``loss.beta(iteration, epoch)``.
 
     The trainer calls :meth:`set_iteration` before every batch and multiplies the hash layer's
-    output by :attr:`activation_scale`. β is a function of the iteration alone, so a resumed
-    run continues the schedule without saved state.
+    output by :attr:`activation_scale`. β is a function of the iteration and epoch alone, so a
+    resumed run continues the schedule without saved state.
     """
+
+    def __init__(self, loss: HashLoss) -> None:
+        self.loss = loss
+        self.iteration, self.epoch = 0, 1
+
+    def set_iteration(self, iteration: int, epoch: int = 1) -> None:
+        self.iteration, self.epoch = int(iteration), int(epoch)
+
+    @property
+    def activation_scale(self) -> float:
+        return float(self.loss.beta(self.iteration, self.epoch))
+
+    def check_schedule(self, iterations: int, epochs: int | None = None) -> None:
+        unit = getattr(self.loss, "beta_unit", "iteration")
+        count = iterations if unit == "iteration" or epochs is None else epochs
+        step = self.loss.beta_step
+        if count <= step:
+            log.warning(
+                "HashNet's continuation raises beta every %d %ss but this run has %d, so beta "
+                "stays %.3g and trains like quantization='none'; pass "
+                "loss_kwargs={'beta_step': N} with N < %d.",
+                step, unit, count, self.loss.beta(1, 1), count,
+            )  # fmt: skip
+
+
+class ContinuationQuantization(QuantizationTerm):
+    """``penalty`` for a continuation loss: no added term, only the loss's β schedule."""
 
     name = "penalty"
 
     def __init__(self, loss: HashLoss) -> None:
         super().__init__(0.0)
         self.loss = loss
-        self.iteration = 0
-
-    def set_iteration(self, iteration: int) -> None:
-        """The 1-based number of the training step about to run."""
-        self.iteration = int(iteration)
-
-    @property
-    def activation_scale(self) -> float:
-        return float(self.loss.beta(self.iteration))
-
-    def check_schedule(self, iterations: int) -> None:
-        """Warn when β never steps within a run of ``iterations`` training steps."""
-        step = self.loss.beta_step
-        if iterations < step:
-            log.warning(
-                "HashNet's continuation raises beta every %d iterations but this run has %d, "
-                "so beta stays %.3g and 'penalty' trains like quantization='none'; pass "
-                "loss_kwargs={'beta_step': N} with N < %d.",
-                step, iterations, self.loss.beta(0), iterations,
-            )  # fmt: skip
+        self.continuation = Continuation(loss)
 
     def __repr__(self) -> str:
         return f"ContinuationQuantization(beta={self.activation_scale:.4g})"
@@ -319,6 +348,21 @@ def get_quantization(
             )
     if name == "none":
         return QuantizationTerm(0.0)
+    term = _build(name, weight, loss, n_projections, generator)
+    if loss is not None and getattr(loss, "continuation", False):
+        term.continuation = term.continuation or Continuation(loss)
+        if getattr(loss, "quantize_codes", False):
+            term.on_pre_activation = False  # the H²Q code's HSWD sees tanh(β a)
+    return term
+
+
+def _build(
+    name: str,
+    weight: float | None,
+    loss: HashLoss | None,
+    n_projections: int,
+    generator: torch.Generator | int | None,
+) -> QuantizationTerm:
     if name in TWO_STAGE:
         return TwoStage(name)
     if name == "penalty":

@@ -121,6 +121,30 @@ def train_on_dataset(
             config, dataset, cache_dir=feature_cache_dir, progress=progress
         )
     y_val = None if val is None else val.y
+    if val is None and config.val_from_database:
+        X_val, y_val = _database_validation(config, dataset, field_name)
+        extra["dataset"]["validation"] = "database sample outside train"
     return trainer.fit(
         X, train.y, X_val, y_val, n_classes=dataset.n_classes, image_transform=transform
     )
+
+
+def _database_validation(config: TrainConfig, dataset: Any, field_name: str) -> tuple:
+    """``val_queries`` database items outside the training split (seeded by ``config.seed``),
+    for ``val_from_database``: train on the whole split, never validate on the query split."""
+
+    database = dataset.database
+    values = getattr(database, field_name)
+    if is_lazy(values):
+        raise HashlearnInputError(
+            "`val_from_database` needs in-memory data; give the dataset a validation split."
+        )
+    outside = np.flatnonzero(~np.isin(database.indices, dataset.train.indices))
+    if len(outside) == 0:
+        raise HashlearnInputError(
+            f"`val_from_database`: every database item of {dataset.name!r} is a training item; "
+            "use a protocol with a validation split or a database disjoint from train."
+        )
+    rng = np.random.default_rng(config.seed + 4)
+    pick = np.sort(rng.permutation(outside)[: config.val_queries])
+    return values[pick], database.y[pick]

@@ -161,10 +161,17 @@ class Trainer:
             )
         # Built (and initialised from the seed) on the CPU, then moved: same weights everywhere.
         self.objective.to(self.device)
-        params = [p for p in self.objective.parameters() if p.requires_grad]
+        # A loss may fix its own parameters' learning rate (HyP²'s proxies: 1e-3).
+        own_lr = getattr(self.loss, "parameter_lr", None)
+        fixed = [p for p in self.loss.parameters() if p.requires_grad] if own_lr else []
+        skip = {id(p) for p in fixed}
+        params = [p for p in self.objective.parameters() if p.requires_grad and id(p) not in skip]
         if cfg.head_lr_multiplier != 1.0:  # new layers: the hash head and the loss's own
             new = [p for m in (self.network.head, self.loss) for p in m.parameters()]
             params = parameter_groups(params, new, cfg.lr * cfg.head_lr_multiplier)
+        if fixed:
+            groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+            params = [g for g in groups if g["params"]] + [{"params": fixed, "lr": float(own_lr)}]
         self.optimizer = make_optimizer(
             cfg.optimizer, params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum
         )
@@ -198,7 +205,7 @@ class Trainer:
             kind, mean, std = "features", 0.0, 1.0
         self.batch_input = (kind, mean, std)
         if hasattr(self.quant, "check_schedule"):  # HashNet's continuation
-            self.quant.check_schedule(cfg.epochs * max(len(X) // cfg.batch_size, 1))
+            self.quant.check_schedule(cfg.epochs * max(len(X) // cfg.batch_size, 1), cfg.epochs)
         state = self._start()
         model = dd.wrap(self.objective, ctx, self.device)
         rng = np.random.default_rng(cfg.seed + 2)  # fixed validation subsets
@@ -260,7 +267,7 @@ class Trainer:
                 raise HashlearnInputError("need at least 2 training items per process.")
             idx = cpu_idx.to(device)
             if set_iteration is not None:
-                set_iteration((epoch - 1) * n_full + b + 1)
+                set_iteration((epoch - 1) * n_full + b + 1, epoch)
             value, sim, quant, z = model(
                 to_batch(X[cpu_idx.numpy()], kind, mean, std, device), self.labels[idx], idx
             )
@@ -310,11 +317,17 @@ class Trainer:
             return float(mean_average_precision(q, db, yq, ydb))
 
     def _early_stopping(self, state: dict, val_map: float) -> None:
+        """Keep the best validation epoch; stop after ``patience`` epochs that did not beat the
+        last reference by more than ``min_delta`` (as Lightning's ``EarlyStopping`` beside a
+        ``ModelCheckpoint`` on the same metric, the H²Q code's ``src/models/QS/train.py``)."""
         cfg = self.config
-        if val_map > state["best_map"] + cfg.min_delta:
-            state.update(best_map=val_map, best_epoch=state["epoch"], bad_epochs=0)
+        reference = state.get("stop_map", state["best_map"])  # runs saved before stop_map
+        if val_map > state["best_map"]:
+            state.update(best_map=val_map, best_epoch=state["epoch"])
             self._best = cpu_copy(network_state(self.network, self.loss))
             self.run.save_best(self._best)
+        if val_map > reference + cfg.min_delta:
+            state.update(stop_map=val_map, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
             if cfg.patience and state["bad_epochs"] >= cfg.patience:

@@ -84,8 +84,8 @@ def run_deep(
     from hashlearn.deep import TrainConfig, train_on_dataset
     from hashlearn.evaluation import evaluate_encoder
 
-    config = TrainConfig(
-        **{
+    config = TrainConfig.from_options(
+        {
             **cell.options,
             "loss": cell.method,
             "n_bits": cell.bits,

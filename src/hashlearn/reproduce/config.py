@@ -279,7 +279,7 @@ def _deep(block: Any, path: str, seeds: list[int]) -> dict:
     train = block.get("train", {})
     if not isinstance(train, dict):
         raise HashlearnInputError(f"config {path}.train must be a table of TrainConfig fields.")
-    fixed = {"loss", "n_bits", "quantization", "seed"}
+    fixed = {"loss", "n_bits", "quantization", "seed", "recipe_applied"}
     allowed = {f.name for f in dataclasses.fields(TrainConfig)} - fixed
     check_keys(train, allowed, f"{path}.train")
     keep = block.get("keep_embeddings", 0)

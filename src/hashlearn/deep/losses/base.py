@@ -86,18 +86,49 @@ def balanced_pair_mean(values: Tensor, similarity: Tensor) -> Tensor:
     return sum(parts) / len(parts)
 
 
-def class_balanced_sum(values: Tensor, similarity: Tensor) -> Tensor:
-    """``mean_{i≠j} w_ij v_ij`` with ``w = s / p + (1 - s) / (1 - p)``, ``p`` the share of similar
-    pairs: the mean over similar pairs plus the mean over dissimilar pairs (a kind of pair that
-    is absent from the batch contributes 0).
+def class_balanced_sum(
+    values: Tensor, similarity: Tensor, mask: Tensor | None = None, p: float | None = None
+) -> Tensor:
+    """``mean_{(i,j) ∈ mask} w_ij v_ij`` with ``w = s / p + (1 - s) / (1 - p)``.
 
-    The class-balancing weights of the H²Q authors' pairwise losses (their
-    ``src/utils/losses.py``); twice :func:`balanced_pair_mean` when both kinds are present.
+    ``mask`` defaults to the pairs ``i ≠ j`` of a square batch matrix.  With ``p = None`` the
+    weights use the share of similar pairs among the masked ones, which makes the value the
+    mean over similar pairs *plus* the mean over dissimilar pairs (a kind of pair that is
+    absent contributes 0): the weighted likelihood of HashNet as DeepHash-pytorch
+    (``HashNet.py``, ``DCH.py``) and the HSWD code (khoadoan106/single_loss_quantization
+    ``python/HashNet.py``) compute it, ``Σ w v / Σ w`` with ``w = |S| / |S_1|``, ``|S| / |S_0|``.
+    With a fixed ``p`` in (0, 1) (the H²Q authors pass the share of similar pairs in the whole
+    training set, Lucas-Schwengber/h2q ``src/utils/datasets.py`` ``get_similar_probability``
+    into ``src/utils/losses.py``) the weights are theirs.  Twice :func:`balanced_pair_mean`
+    when both kinds are present and ``p`` is the batch's share.
     """
-    pairs = off_diagonal(values.shape[0], values.device)
-    similar = pairs & (similarity > 0)
-    dissimilar = pairs & (similarity <= 0)
+    if mask is None:
+        mask = off_diagonal(values.shape[0], values.device)
+    if p is not None and 0.0 < p < 1.0:
+        weights = similarity / p + (1.0 - similarity) / (1.0 - p)
+        return masked_mean(weights * values, mask)
+    similar = mask & (similarity > 0)
+    dissimilar = mask & (similarity <= 0)
     return masked_mean(values, similar) + masked_mean(values, dissimilar)
+
+
+def similar_pair_share(labels: Tensor, chunk: int = 2048) -> float:
+    """Share of similar pairs ``mean_{i,j} [y_i · y_j > 0]`` over all ``n²`` ordered pairs of
+    ``labels`` (multi-hot, ``(n, C)``), as the H²Q authors compute it (Lucas-Schwengber/h2q
+    ``src/utils/datasets.py`` ``get_similar_probability``, pairs ``(i, i)`` included).
+    Single-label data takes the closed form ``Σ_c n_c² / n²``; multi-label data is counted in
+    row blocks of ``chunk``."""
+    labels = labels.detach().to(torch.float64)
+    n = labels.shape[0]
+    if n == 0:
+        return 0.0
+    if bool((labels.sum(dim=1) == 1).all()):
+        counts = labels.sum(dim=0)
+        return float((counts * counts).sum() / (n * n))
+    total = 0
+    for start in range(0, n, chunk):
+        total += int((labels[start : start + chunk] @ labels.T > 0).sum())
+    return total / (n * n)
 
 
 def pairwise_logistic(theta: Tensor, similarity: Tensor) -> Tensor:

@@ -17,14 +17,17 @@ class DSDHLoss(DPSHLoss):
     network outputs ``U``, binary codes ``B ∈ {-1, 1}^{n×k}`` and classifier ``W``.  The
     network sees the pairwise logistic likelihood of DPSH — by default between the batch and
     the latest outputs of all training items (``pairs="memory"``, as the reference code
-    does) — and, as its quantization term, ``mean (u_i - b_i)²`` towards the item's stored
-    code ``b_i`` (``quantization_penalty``, λ = 0.1 on the per-entry mean; the paper's η term:
-    the public reference code leaves it out of the network's loss).  ``B`` and ``W`` are
-    updated by :meth:`on_epoch_end`: ``n_dcc`` rounds of the closed form for ``W`` (eq. 8) and
-    discrete cyclic coordinate descent over the bits for ``B`` (eq. 12).  The reference code
-    runs those rounds after every batch; once per epoch is our choice (the rounds cost
-    O(n k²) each).  Before the first update (or without ``indices``) the target is ``sgn(u)``,
-    i.e. DPSH.
+    does).  The authors' DSDH baseline (DeepHash-pytorch ``DSDH.py`` and the HSWD code,
+    khoadoan106/single_loss_quantization ``python/DSDH.py``) gives the network nothing else:
+    its classification and ridge terms hold no network output, and the η term only enters the
+    B-step.  So ``penalty`` defaults to weight 0 (the authors'); an explicit
+    ``quantization_weight`` λ adds the paper's η term to the network's loss as
+    ``λ · mean (u_i - b_i)²`` towards the item's stored code ``b_i`` (``quantization_penalty``).
+    ``B`` and ``W`` are updated by :meth:`on_epoch_end`: ``n_dcc`` rounds of the closed form
+    for ``W`` (eq. 8) and discrete cyclic coordinate descent over the bits for ``B`` (eq. 12).
+    The reference code runs those rounds once per epoch too (``updateBandW`` at the start of
+    every epoch, i.e. after the previous one).  Before the first update (or without
+    ``indices``) the target is ``sgn(u)``.
 
     Defaults ν = 1, η = 55, μ = 1 and 10 DCC rounds are those of the reference code
     (DeepHash-pytorch ``DSDH.py``, which follows ``DSDH_PyTorch``); the B-step
@@ -42,7 +45,7 @@ class DSDHLoss(DPSHLoss):
         n_dcc: rounds of (W update, B update) per epoch.
     """
 
-    default_quantization_weight = 0.1
+    default_quantization_weight = 0.0
 
     def __init__(
         self,

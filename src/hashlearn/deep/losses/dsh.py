@@ -13,9 +13,10 @@ class DSHLoss(HashLoss):
     """Contrastive loss on squared Euclidean distances (DSH eq. 3-4).
 
     With ``d²_ij = ‖u_i - u_j‖²``:
-    ``L = mean_{i≠j} [½ s_ij d²_ij + ½ (1 - s_ij) max(0, m - d²_ij)]`` with margin ``m = 2k``
-    (the paper's setting; the H²Q authors' code uses a fixed 24, pass ``margin=24``
-    to reproduce it).  Euclidean distances are unchanged by a rotation of the
+    ``L = mean_{i≠j} [½ s_ij d²_ij + ½ (1 - s_ij) max(0, m - d²_ij)]`` with margin ``m = 2k``:
+    the paper's setting, and the H²Q authors' too (their ``DSH`` function in
+    ``src/utils/losses.py`` defaults to 24, but ``src/models/QS/lightning_module.py`` passes
+    ``separation=2 * number_of_bits``).  Euclidean distances are unchanged by a rotation of the
     codes, so the loss is rotation-invariant.
 
     Own quantization term: DSH's ℓ1 regulariser toward ±1, ``mean_i ‖ |u_i| - 1 ‖_1`` (summed
