@@ -102,7 +102,9 @@ def parse_list_file(
                 f"{first[1]}; every line needs a label vector of the same length."
             )
         image = Path(tokens[0]).expanduser()
-        image = image if image.is_absolute() else root / image
+        if not image.is_absolute():
+            image = root / image
+            _check_inside(path, number, tokens[0], image, root)
         if check_images and not image.is_file():
             missing.append((number, str(image)))
         paths.append(str(image))
@@ -117,6 +119,25 @@ def parse_list_file(
     if not paths:
         raise HashlearnFileError(f"list file {path} has no entries.")
     return paths, labels
+
+
+def _check_inside(path: Path, number: int, entry: str, image: Path, root: Path) -> None:
+    """A relative entry must stay inside the data folder ``root`` once ``..`` and symlinks are
+    resolved (an entry such as ``../../private/notes.txt`` would read any file); a symlink
+    loop is an error too. Absolute entries are the user's explicit choice and are not checked."""
+    try:
+        resolved, top = image.resolve(strict=False), root.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python < 3.13
+        raise HashlearnFileError(
+            f"{path}, line {number}: image {entry!r} cannot be resolved ({exc}); a symlink "
+            "loop? Fix the list or the link."
+        ) from None
+    if not resolved.is_relative_to(top):
+        raise HashlearnFileError(
+            f"{path}, line {number}: image {entry!r} leaves the data folder {top} (it is "
+            f"{resolved}); relative paths must stay inside it; use an absolute path if you "
+            "mean that file."
+        )
 
 
 def file_record(path: Path, n: int, split: str) -> dict[str, object]:

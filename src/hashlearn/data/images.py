@@ -39,15 +39,45 @@ def _pil() -> Any:
     return Image
 
 
+def to_rgb(img: Any) -> Any:
+    """A PIL image as 8-bit RGB: 16-bit and 32-bit grayscale scaled to 0..255 by their
+    range (PIL's own conversion clips them, turning most 16-bit pixels white), palette and
+    alpha images composited on black, CMYK and others by PIL's conversion."""
+    Image = _pil()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
 def open_rgb(path: str | os.PathLike) -> Any:
-    """Open an image file as a PIL RGB image, with an error naming the file if it fails."""
+    """Open an image file as a PIL RGB image (any mode converted by :func:`to_rgb`), with an
+    error naming the file when it does not decode: missing, truncated, not an image, or a
+    decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``, which is raised to an
+    error from PIL's warning: such a file can exhaust memory)."""
+    import warnings
+
     Image = _pil()
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                return to_rgb(img)
     except FileNotFoundError:
         raise HashlearnFileError(f"image file {path} does not exist.") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise HashlearnFileError(
+            f"image file {path} is too large to decode safely ({exc}); shrink it, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust it."
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise HashlearnFileError(f"cannot decode image file {path}: {exc}") from None
 
 
