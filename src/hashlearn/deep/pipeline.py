@@ -212,22 +212,29 @@ def device_batches(
     :class:`HashlearnFileError` / :class:`HashlearnInputError` naming the file."""
     iterator = iter(loader)
     non_blocking = device.type == "cuda"
-    while True:
-        try:
-            x, idx = next(iterator)
-        except StopIteration:
-            return
-        except (HashlearnFileError, HashlearnInputError) as exc:
-            raise type(exc)(_one_line(exc)) from None
-        except RuntimeError as exc:
-            if "DataLoader worker" not in str(exc):
-                raise
-            raise HashlearnFileError(
-                f"an image loading worker stopped ({_one_line(exc).splitlines()[0]}); the "
-                "checkpoints of finished epochs are intact: fix the cause (memory, a damaged "
-                "file) and continue with `resume=True`, or use fewer `num_workers`."
-            ) from None
-        yield x.to(device, non_blocking=non_blocking), idx
+    try:
+        while True:
+            try:
+                x, idx = next(iterator)
+            except StopIteration:
+                return
+            except (HashlearnFileError, HashlearnInputError) as exc:
+                raise type(exc)(_one_line(exc)) from None
+            except RuntimeError as exc:
+                if "DataLoader worker" not in str(exc):
+                    raise
+                raise HashlearnFileError(
+                    f"an image loading worker stopped ({_one_line(exc).splitlines()[0]}); the "
+                    "checkpoints of finished epochs are intact: fix the cause (memory, a "
+                    "damaged file) and continue with `resume=True`, or use fewer `num_workers`."
+                ) from None
+            yield x.to(device, non_blocking=non_blocking), idx
+    finally:
+        # Stop the workers now, not when the iterator is collected: forked workers hold the
+        # parent's open files, the run directory's lock among them.
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 @torch.inference_mode()
