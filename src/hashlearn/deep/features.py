@@ -144,10 +144,12 @@ def extract_features(
     come back as CPU NumPy. A cache file whose fingerprint (backbone weights, images,
     normalisation) does not match is recomputed and overwritten atomically.
     """
-    described = json.dumps(None if transform is None else transform.describe()).encode()
-    key = fingerprint(
-        backbone, np.asarray(images), np.array([mean, std]), np.frombuffer(described, np.uint8)
-    )
+    key = None
+    if cache is not None:  # (hashing every pixel costs nothing to a run without a cache)
+        described = json.dumps(None if transform is None else transform.describe()).encode()
+        key = fingerprint(
+            backbone, np.asarray(images), np.array([mean, std]), np.frombuffer(described, np.uint8)
+        )
     if cache is not None and Path(cache).is_file():
         try:
             arrays, meta = load_arrays(cache)
