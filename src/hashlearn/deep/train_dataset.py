@@ -29,6 +29,7 @@ from hashlearn.deep.distributed import resolve_device
 from hashlearn.deep.features import extract_split_features
 from hashlearn.deep.hasher import DeepHasher
 from hashlearn.deep.pipeline import image_transforms, resolve_transform
+from hashlearn.deep.towers import is_tower
 from hashlearn.deep.trainer import Trainer
 
 __all__ = ["frozen_split_features", "is_lazy", "train_on_dataset"]
@@ -54,7 +55,8 @@ def frozen_split_features(
 
     The transform is the evaluation transform of ``config.transform`` (``auto``: resize 256,
     centre crop 224), without normalisation (the backbone normalises)."""
-    if not config.freeze_backbone or config.backbone not in PRETRAINED:
+    pretrained = config.backbone in PRETRAINED or is_tower(config.backbone)
+    if not config.freeze_backbone or not pretrained:
         raise HashlearnInputError(
             f"cached frozen features of {dataset.name!r} need a frozen pretrained backbone "
             f"(one of {', '.join(PRETRAINED)}, `freeze_backbone=True`); got "
