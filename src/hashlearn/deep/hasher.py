@@ -159,6 +159,12 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
     # A fine-tuned (or randomly initialised frozen) backbone's weights are in model.safetensors.
     network = build_network(spec, backbone_weights=bool(spec.get("frozen")))
     load_network_state(network, weights, source=weights_path)
+    inputs = config.get("input", {})
+    old_pretrained_on_arrays = hasattr(network.backbone, "image_size") and not (
+        "transform" in inputs or inputs.get("native_size")
+    )
+    if old_pretrained_on_arrays:  # trained when pretrained networks resized inputs to 224 px
+        network.backbone.image_size = 224
     network.to(target)
     h2q = None
     quantization = config["train"]["quantization"]

@@ -35,18 +35,21 @@ import hashlearn.deep.distributed as dd
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.data.images import ImageTransform
-from hashlearn.deep.config import TRANSFORMS
-from hashlearn.deep.features import to_batch
+from hashlearn.deep.config import TRANSFORMS, TrainConfig, input_kind
+from hashlearn.deep.features import extract_features, to_batch
 from hashlearn.deep.image_data import ImageDataset
+from hashlearn.deep.inputs import input_spec, lazy_image_spec
 
 __all__ = [
     "ArrayBatches",
     "EpochBatchSampler",
     "device_batches",
     "encode_inputs",
+    "frozen_features",
     "image_transforms",
     "make_loader",
     "resolve_transform",
+    "training_input_spec",
 ]
 
 
@@ -72,6 +75,63 @@ def image_transforms(name: str) -> tuple[ImageTransform | None, ImageTransform |
     if name == "h2q":
         return evaluation, evaluation
     return ImageTransform(256, 224, train=True, mean=None, std=None), evaluation
+
+
+def training_input_spec(
+    config: TrainConfig,
+    X: Any,
+    *,
+    lazy: bool,
+    features_transform: ImageTransform | None = None,
+) -> dict:
+    """The input spec of a run (stored in ``config.json``): feature rows, images as they are,
+    or images prepared by ``config.transform`` (recorded, with its training variant, so that
+    encoding prepares images as evaluation did). ``features_transform``: ``X`` are frozen
+    features of lazy images prepared by that transform."""
+    name = resolve_transform(config.transform, lazy or features_transform is not None)
+    if features_transform is not None:
+        return lazy_image_spec(features_transform, name=name)
+    if name != "none" and input_kind(config.backbone) == "images":
+        train_tf, eval_tf = image_transforms(name)
+        return lazy_image_spec(eval_tf, train_tf, name=name)
+    if lazy:
+        raise HashlearnInputError(
+            "lazy image files differ in size and need a transform (`transform='h2q'` or "
+            "'deephash'); 'none' works only for in-memory arrays."
+        )
+    spec = input_spec(config.backbone, X)
+    if config.backbone not in ("cnn", "mlp"):
+        # Pretrained networks take the arrays at their own size (runs from before this key
+        # resized inside the network to 224 px; hashlearn.deep.hasher.load_run keeps that).
+        spec["native_size"] = True
+    return spec
+
+
+def frozen_features(
+    backbone: torch.nn.Module,
+    X: Any,
+    spec: dict,
+    *,
+    cache: Any = None,
+    num_workers: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """A frozen backbone's features of ``X`` prepared as ``spec`` says (its evaluation
+    transform, or the scalar normalisation of arrays), cached in ``cache``
+    (:func:`hashlearn.deep.features.extract_features`)."""
+    transform = ImageTransform(**spec["transform"]) if "transform" in spec else None
+    return extract_features(
+        backbone,
+        X,
+        mean=spec["mean"],
+        std=spec["std"],
+        progress=progress,
+        cache=cache,
+        transform=transform,
+        num_workers=num_workers,
+        batch_size=batch_size if transform is not None else 256,
+    )
 
 
 class EpochBatchSampler(Sampler):

@@ -42,19 +42,18 @@ import hashlearn.deep.two_stage as two_stage
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import code_statistics, pack
 from hashlearn.data.images import ImageTransform
-from hashlearn.deep.config import TrainConfig, TrainingDivergedError, input_kind
-from hashlearn.deep.features import extract_features
+from hashlearn.deep.config import TrainConfig, TrainingDivergedError
 from hashlearn.deep.hasher import DeepHasher
-from hashlearn.deep.inputs import input_spec, lazy_image_spec, split_validation, to_multihot
+from hashlearn.deep.inputs import split_validation, to_multihot
 from hashlearn.deep.objective import build_objective, deterministic, keep_torch_threads
 from hashlearn.deep.optim import make_optimizer, make_scheduler, parameter_groups
 from hashlearn.deep.pipeline import (
     EpochBatchSampler,
     device_batches,
     encode_inputs,
-    image_transforms,
+    frozen_features,
     make_loader,
-    resolve_transform,
+    training_input_spec,
 )
 from hashlearn.deep.runs import (
     RunDirectory,
@@ -146,19 +145,7 @@ class Trainer:
         self.labels = labels.to(self.device)
         to_multihot(y_val, n_classes, "val labels")  # validates the format
         self.features_given = image_transform is not None
-        name = resolve_transform(cfg.transform, lazy or image_transform is not None)
-        if image_transform is not None:
-            spec = lazy_image_spec(image_transform, name=name)
-        elif name != "none" and input_kind(cfg.backbone) == "images":
-            train_tf, eval_tf = image_transforms(name)
-            spec = lazy_image_spec(eval_tf, train_tf, name=name)
-        elif lazy:
-            raise HashlearnInputError(
-                "lazy image files differ in size and need a transform (`transform='h2q'` or "
-                "'deephash'); 'none' works only for in-memory arrays."
-            )
-        else:
-            spec = input_spec(cfg.backbone, X)
+        spec = training_input_spec(cfg, X, lazy=lazy, features_transform=image_transform)
         with deterministic(self.device), self.run.locked(self.resume):
             torch.manual_seed(cfg.seed)
             self._build(spec, labels)
@@ -224,18 +211,15 @@ class Trainer:
         # Run the frozen backbone once (lazy images: done already) and train the head on its
         # output (features of the evaluation transform: augmentation cannot be cached).
         if cfg.freeze_backbone and not self.features_given:
-            transform = ImageTransform(**spec["transform"]) if "transform" in spec else None
             X, X_val = (
-                extract_features(
+                frozen_features(
                     self.network.backbone,
                     arr,
-                    mean=spec["mean"],
-                    std=spec["std"],
-                    progress=self.progress and ctx.is_main,
+                    spec,
                     cache=self.run.feature_cache(name),
-                    transform=transform,
                     num_workers=cfg.num_workers,
-                    batch_size=cfg.batch_size if transform is not None else 256,
+                    batch_size=cfg.batch_size,
+                    progress=self.progress and ctx.is_main,
                 )
                 for name, arr in (("train", X), ("val", X_val))
             )
