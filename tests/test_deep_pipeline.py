@@ -18,6 +18,7 @@ from hashlearn.cli.main import main  # noqa: E402
 from hashlearn.data import ImageFiles, load_dataset  # noqa: E402
 from hashlearn.deep import TrainConfig, Trainer, evaluate_run, load_run  # noqa: E402
 from hashlearn.deep.pipeline import EpochBatchSampler, image_transforms  # noqa: E402
+from hashlearn.deep.train_dataset import train_on_dataset  # noqa: E402
 
 
 def _write_photos(root, per_class=8, size=40):
@@ -202,3 +203,18 @@ def test_run_records_its_data_folder_so_the_printed_hint_works(photos, tmp_path,
     out = capsys.readouterr().out
     assert "photos" in out
     assert 0.0 <= evaluate_run(run, device="cpu")["map"] <= 1.0
+
+
+def test_list_format_reader_fine_tunes_multilabel_lazy_images(tmp_path, monkeypatch):
+    from test_data_images import write_list_dataset
+
+    monkeypatch.delenv("HASHLEARN_DATA", raising=False)
+    write_list_dataset(tmp_path / "nus-wide", 21, sizes=(8, 4, 12))
+    ds = load_dataset("nus-wide", data_dir=tmp_path)
+    assert isinstance(ds.train.images, ImageFiles) and ds.train.y.ndim == 2
+    run = tmp_path / "run"
+    hasher = train_on_dataset(_config(epochs=1, batch_size=4, transform="h2q"), ds, run,
+                              progress=False, data_dir=tmp_path)  # fmt: skip
+    assert not hasher.config["network"]["frozen"]
+    assert hasher.encode(ds.query.images).shape == (len(ds.query), 2)
+    assert 0.0 <= evaluate_run(run, device="cpu")["map"] <= 1.0  # data_dir from config.json

@@ -30,6 +30,7 @@ from hashlearn._validation import HashlearnInputError
 from hashlearn.data.base import Dataset
 from hashlearn.data.download import user_cache_dir
 from hashlearn.data.images import ImageTransform
+from hashlearn.deep.pipeline import encode_inputs
 
 log = logging.getLogger("hashlearn")
 
@@ -88,8 +89,6 @@ def run_model(
     """Apply ``model`` (a module, or a bound method of one) in eval mode to ``inputs`` batch by
     batch, on the module's device, under ``torch.inference_mode``; float32 NumPy ``(n, out)``
     on the CPU (:func:`hashlearn.deep.pipeline.encode_inputs`)."""
-    from hashlearn.deep.pipeline import encode_inputs
-
     owner = model if isinstance(model, nn.Module) else model.__self__
     was_training = owner.training
     owner.eval()
@@ -104,6 +103,7 @@ def run_model(
             batch_size=batch_size,
             progress=progress,
             desc=desc,
+            convert=to_batch,
         )
     finally:
         owner.train(was_training)
@@ -249,8 +249,6 @@ def run_model_on_images(
     """Apply ``model`` in eval mode to an image sequence (a uint8 array or lazy
     :class:`~hashlearn.data.images.ImageFiles`), each image decoded and transformed by
     ``transform`` in ``torch.utils.data`` workers (``num_workers``); float32 ``(n, out)``."""
-    from hashlearn.deep.pipeline import encode_inputs
-
     was_training = model.training
     model.eval()
     try:
@@ -266,6 +264,33 @@ def run_model_on_images(
         )
     finally:
         model.train(was_training)
+
+
+def frozen_features(
+    backbone: torch.nn.Module,
+    X: Any,
+    spec: dict,
+    *,
+    cache: Any = None,
+    num_workers: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """A frozen backbone's features of ``X`` prepared as ``spec`` says (its evaluation
+    transform, or the scalar normalisation of arrays), cached in ``cache``
+    (:func:`extract_features`)."""
+    transform = ImageTransform(**spec["transform"]) if "transform" in spec else None
+    return extract_features(
+        backbone,
+        X,
+        mean=spec["mean"],
+        std=spec["std"],
+        progress=progress,
+        cache=cache,
+        transform=transform,
+        num_workers=num_workers,
+        batch_size=batch_size if transform is not None else 256,
+    )
 
 
 def feature_cache_key(

@@ -36,7 +36,6 @@ from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.config import TRANSFORMS, TrainConfig, input_kind
-from hashlearn.deep.features import extract_features, to_batch
 from hashlearn.deep.image_data import ImageDataset
 from hashlearn.deep.inputs import input_spec, lazy_image_spec
 
@@ -45,7 +44,6 @@ __all__ = [
     "EpochBatchSampler",
     "device_batches",
     "encode_inputs",
-    "frozen_features",
     "image_transforms",
     "make_loader",
     "resolve_transform",
@@ -107,33 +105,6 @@ def training_input_spec(
     return spec
 
 
-def frozen_features(
-    backbone: torch.nn.Module,
-    X: Any,
-    spec: dict,
-    *,
-    cache: Any = None,
-    num_workers: int = 0,
-    batch_size: int = 64,
-    progress: bool = False,
-) -> np.ndarray:
-    """A frozen backbone's features of ``X`` prepared as ``spec`` says (its evaluation
-    transform, or the scalar normalisation of arrays), cached in ``cache``
-    (:func:`hashlearn.deep.features.extract_features`)."""
-    transform = ImageTransform(**spec["transform"]) if "transform" in spec else None
-    return extract_features(
-        backbone,
-        X,
-        mean=spec["mean"],
-        std=spec["std"],
-        progress=progress,
-        cache=cache,
-        transform=transform,
-        num_workers=num_workers,
-        batch_size=batch_size if transform is not None else 256,
-    )
-
-
 class EpochBatchSampler(Sampler):
     """Index batches of one epoch: a seeded permutation, this rank's shard, full batches.
 
@@ -179,14 +150,21 @@ class EpochBatchSampler(Sampler):
             yield batch.tolist()
 
 
+#: ``convert(rows, kind, mean, std) -> float tensor``: :func:`hashlearn.deep.features.to_batch`.
+Convert = Callable[[np.ndarray, str, float, float], torch.Tensor]
+
+
 class ArrayBatches(Dataset):
     """An in-memory array served one batch per fetch: ``(float tensor, int64 indices)``.
 
     ``kind`` is ``"images"`` (uint8 ``(n, H, W[, C])``, scaled to [0, 1] and standardised by the
-    scalars ``mean`` / ``std``) or ``"features"`` (rows standardised the same way)."""
+    scalars ``mean`` / ``std``) or ``"features"`` (rows standardised the same way), converted
+    by ``convert`` (:func:`hashlearn.deep.features.to_batch`, the one conversion of raw inputs
+    that training and encoding share)."""
 
-    def __init__(self, X: np.ndarray, kind: str, mean: float = 0.0, std: float = 1.0):
+    def __init__(self, X: np.ndarray, kind: str, mean: float, std: float, convert: Convert) -> None:
         self.X, self.kind, self.mean, self.std = X, kind, float(mean), float(std)
+        self.convert = convert
 
     def __len__(self) -> int:
         return len(self.X)
@@ -197,7 +175,8 @@ class ArrayBatches(Dataset):
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = np.asarray(indices, dtype=np.int64)
-        return to_batch(self.X[idx], self.kind, self.mean, self.std), torch.from_numpy(idx)
+        rows = self.X[idx]
+        return self.convert(rows, self.kind, self.mean, self.std), torch.from_numpy(idx)
 
 
 def _batch_as_is(batch: Any) -> Any:
@@ -220,14 +199,16 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
     device: torch.device | None = None,
+    convert: Convert | None = None,
 ) -> DataLoader:
     """A DataLoader over ``inputs`` yielding ``(batch, indices)``.
 
     With a ``transform`` (or lazy image files) the images are decoded and transformed one by
     one by :class:`~hashlearn.deep.image_data.ImageDataset` in ``num_workers`` processes;
     otherwise :class:`ArrayBatches` slices whole batches in this process (workers would only
-    add copies). Without ``batch_sampler`` the items come in order, ``batch_size`` at a time.
-    Memory is pinned when ``device`` is CUDA."""
+    add copies), converted by ``convert`` (:func:`hashlearn.deep.features.to_batch`). Without
+    ``batch_sampler`` the items come in order, ``batch_size`` at a time. Memory is pinned when
+    ``device`` is CUDA."""
     per_item = transform is not None or not isinstance(inputs, np.ndarray)
     if per_item:
         if transform is None:
@@ -238,7 +219,10 @@ def make_loader(
         dataset: Dataset = ImageDataset(inputs, None, transform, seed=seed)
         collate, workers = _stack_images, num_workers
     else:
-        dataset, collate, workers = ArrayBatches(inputs, kind, mean, std), _batch_as_is, 0
+        if convert is None:
+            raise TypeError("make_loader needs `convert` (features.to_batch) for arrays.")
+        dataset, collate = ArrayBatches(inputs, kind, mean, std, convert), _batch_as_is
+        workers = 0
     if batch_sampler is None:
         starts = range(0, len(inputs), batch_size)
         batch_sampler = [list(range(s, min(s + batch_size, len(inputs)))) for s in starts]
@@ -312,6 +296,7 @@ def encode_inputs(
     out_features: int | None = None,
     progress: bool = False,
     desc: str = "encoding",
+    convert: Convert | None = None,
 ) -> np.ndarray:
     """``fn`` over every input, in order, under ``torch.inference_mode``: float32 ``(n, out)``.
 
@@ -328,6 +313,7 @@ def encode_inputs(
         batch_size=batch_size,
         num_workers=num_workers,
         device=device,
+        convert=convert,
     )
     out: np.ndarray | None = None
     start = 0

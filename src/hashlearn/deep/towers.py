@@ -22,6 +22,7 @@ from torch import nn
 
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError
+from hashlearn.deep.pretrained import PretrainedImageNet
 
 PREFIXES = ("timm:", "open_clip:")
 
@@ -83,9 +84,7 @@ def _fail(name: str, exc: Exception, download: bool) -> HashlearnFileError:
 
 def build_tower(name: str, weights: Any = None, download: bool = True) -> nn.Module:
     """The image tower ``name`` (``timm:...`` or ``open_clip:...``) wrapped as a backbone
-    (:class:`hashlearn.deep.backbones.PretrainedImageNet`: flat features, ``out_features``)."""
-    from hashlearn.deep.backbones import PretrainedImageNet
-
+    (:class:`hashlearn.deep.pretrained.PretrainedImageNet`: flat features, ``out_features``)."""
     library, model = name.split(":", 1)
     if weights is not None and not _random(weights) and not Path(weights).is_file():
         raise HashlearnFileError(f"`weights` file {weights} for backbone {name!r} does not exist.")

@@ -43,6 +43,7 @@ from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import code_statistics, pack
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.config import TrainConfig, TrainingDivergedError
+from hashlearn.deep.features import frozen_features, to_batch
 from hashlearn.deep.hasher import DeepHasher
 from hashlearn.deep.inputs import split_validation, to_multihot
 from hashlearn.deep.objective import build_objective, deterministic, keep_torch_threads
@@ -51,7 +52,6 @@ from hashlearn.deep.pipeline import (
     EpochBatchSampler,
     device_batches,
     encode_inputs,
-    frozen_features,
     make_loader,
     training_input_spec,
 )
@@ -238,6 +238,7 @@ class Trainer:
             num_workers=cfg.num_workers,
             seed=cfg.seed,
             device=self.device,
+            convert=to_batch,
         )
         if hasattr(self.quant, "check_schedule"):  # HashNet's continuation
             self.quant.check_schedule(cfg.epochs * max(len(X) // cfg.batch_size, 1))
@@ -336,6 +337,7 @@ class Trainer:
                 transform=b["transform"],
                 batch_size=self.config.batch_size if b["transform"] is not None else 1024,
                 num_workers=self.config.num_workers,
+                convert=to_batch,
             )
         finally:
             self.objective.train(was_training)
