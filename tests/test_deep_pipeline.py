@@ -218,3 +218,16 @@ def test_list_format_reader_fine_tunes_multilabel_lazy_images(tmp_path, monkeypa
     assert not hasher.config["network"]["frozen"]
     assert hasher.encode(ds.query.images).shape == (len(ds.query), 2)
     assert 0.0 <= evaluate_run(run, device="cpu")["map"] <= 1.0  # data_dir from config.json
+
+
+def test_fp16_with_gradient_scaler_resumes_bit_identical(digits, tmp_path):
+    cfg = _config(transform="auto", epochs=2, batch_size=64, precision="fp16")
+    fit = lambda t: t.fit(digits.train.images, digits.train.y, n_classes=10)  # noqa: E731
+    straight = fit(Trainer(cfg, tmp_path / "a", progress=False))
+    with pytest.raises(KeyboardInterrupt):
+        fit(_Interrupted(cfg, tmp_path / "b", progress=False))
+    state = json.loads(next((tmp_path / "b/checkpoints").glob("epoch-*/state.json")).read_text())
+    assert state["state"]["grad_scaler"]["scale"] > 0  # the scaler's state is checkpointed
+    resumed = fit(Trainer(cfg, tmp_path / "b", resume=True, progress=False))
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
