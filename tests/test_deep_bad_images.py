@@ -114,6 +114,18 @@ def test_list_entries_leaving_the_folder_or_looping_name_the_line(tmp_path):
         load_image_list(listing)
 
 
+def test_a_listed_image_that_does_not_decode_names_its_list_line(tmp_path):
+    photos = _folder(tmp_path / "data")
+    listing = photos / "images.txt"
+    listing.write_text("\n".join(f"c{i % 2}/{i // 2}.png {i % 2}" for i in range(10)) + "\n")
+    (photos / "c1" / "2.png").write_bytes(b"truncated")  # line 6
+    ds = load_image_list(listing)
+    with pytest.raises(HashlearnFileError, match=r"cannot decode.*listed in .*images.txt, line 6"):
+        for split in (ds.train, ds.query, ds.database):
+            for i in range(len(split.images)):
+                split.images[i]
+
+
 class _DyingFiles(ImageFiles):
     """Image files whose loader worker is killed (as the kernel's OOM killer would)."""
 
@@ -124,7 +136,7 @@ class _DyingFiles(ImageFiles):
         return super().__getitem__(index)
 
     def subset(self, indices):
-        return _DyingFiles(self.paths[indices])
+        return _DyingFiles(self.paths[indices])  # (no origins: not listed in a file)
 
 
 def test_a_dead_worker_is_a_clear_error_not_a_hang(tmp_path):

@@ -56,6 +56,7 @@ def parse_list_file(
     *,
     binary: bool | None = True,
     check_images: bool = True,
+    origins: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Read a list file: each non-empty line is a path and its label tokens.
 
@@ -63,7 +64,8 @@ def parse_list_file(
     :class:`HashlearnFileError` naming the file and line for a line without labels, label
     vectors of different lengths (or not ``n_labels`` long), with ``binary`` a label value
     other than 0/1 (``binary=None``: only on lines with several labels, i.e. vectors), and
-    with ``check_images`` an image that does not exist.
+    with ``check_images`` an image that does not exist. ``origins``, when given, receives
+    ``"<list file>, line N"`` per entry (for :class:`~hashlearn.data.images.ImageFiles`).
     """
     paths: list[str] = []
     labels: list[list[str]] = []
@@ -109,6 +111,8 @@ def parse_list_file(
             missing.append((number, str(image)))
         paths.append(str(image))
         labels.append(tokens[1:])
+        if origins is not None:
+            origins.append(f"{path}, line {number}")
     if missing:
         number, image = missing[0]
         more = f" ({len(missing) - 1} more lines name missing images)" if len(missing) > 1 else ""
@@ -172,10 +176,11 @@ def read_lists(
         )
     log.info("reading %s lists from %s", name, folder)
     all_paths: list[str] = []
+    origins: list[str] = []
     blocks, records, predefined, start = [], [], {}, 0
     for split, file_name in LIST_FILES.items():
         path = folder / file_name
-        paths, tokens = parse_list_file(path, folder, n_classes)
+        paths, tokens = parse_list_file(path, folder, n_classes, origins=origins)
         blocks.append((np.array(tokens) == "1").astype(np.uint8))
         all_paths += paths
         predefined[split] = np.arange(start, start + len(paths), dtype=np.int64)
@@ -184,7 +189,7 @@ def read_lists(
     return Source(
         X=NoFeatures(name),
         y=np.concatenate(blocks),
-        images=ImageFiles(all_paths),
+        images=ImageFiles(all_paths, origins),
         class_names=_class_names(folder, n_classes),
         files=records,
         predefined={"lists": predefined},

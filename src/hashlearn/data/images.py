@@ -91,26 +91,39 @@ class ImageFiles(Sequence):
 
     Args:
         paths: absolute file paths (as strings), one per item.
+        origins: optional, per item, where it was listed (``"train.txt, line 12"``): named in
+            decoding errors, so a bad entry is found in its list file.
 
     Indexing with an int returns the uint8 ``(H, W, 3)`` array; with a slice or an index
     array it returns another :class:`ImageFiles` (nothing decoded). :meth:`load` decodes a
     batch into one array when all its images have the same size.
     """
 
-    def __init__(self, paths: Sequence[str]):
+    def __init__(self, paths: Sequence[str], origins: Sequence[str] | None = None):
         self.paths = np.asarray(list(paths), dtype=object)
+        self.origins = None if origins is None else np.asarray(list(origins), dtype=object)
+        if self.origins is not None and len(self.origins) != len(self.paths):
+            raise HashlearnInputError(
+                f"{len(self.origins)} origins for {len(self.paths)} image files; give one each."
+            )
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, (int, np.integer)):
-            return decode_image(self.paths[index])
+            try:
+                return decode_image(self.paths[index])
+            except HashlearnFileError as exc:
+                if self.origins is None:
+                    raise
+                raise HashlearnFileError(f"{exc} (listed in {self.origins[index]})") from None
         return self.subset(index)
 
     def subset(self, indices: Any) -> ImageFiles:
         """The items at ``indices`` (a slice, or int/bool index array), still lazy."""
-        return ImageFiles(self.paths[indices])
+        origins = None if self.origins is None else self.origins[indices]
+        return ImageFiles(self.paths[indices], origins)
 
     def path(self, index: int) -> str:
         return str(self.paths[index])
