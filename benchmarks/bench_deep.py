@@ -89,6 +89,7 @@ def pretrained_features(images: dict, tag: str, device: str) -> dict[str, np.nda
     """Frozen ImageNet EfficientNet-Lite0 features (1280-d) of every split, cached on disk."""
     CACHE.mkdir(parents=True, exist_ok=True)
     net = build_backbone("efficientnet-lite0").eval()
+    net.image_size = 224  # 28-px Fashion-MNIST upsampled to the network's resolution, as before
     if device != "cpu" and torch.cuda.is_available():
         net.to("cuda")
     out = {}

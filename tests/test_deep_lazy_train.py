@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from hashlearn._validation import HashlearnInputError
 from hashlearn.data import ImageFiles, load_dataset
 from hashlearn.deep import TrainConfig, train_on_dataset
 from hashlearn.evaluation import evaluate_run
@@ -75,10 +74,3 @@ def test_frozen_efficientnet_trains_and_evaluates_on_lazy_images(photos, tmp_pat
     assert sorted(cache.glob("*.npz")) == cached
     assert cached[0].stat().st_mtime_ns == first_write
     np.testing.assert_array_equal(again.encode(dataset.query.images), codes)
-
-
-def test_fine_tuning_on_lazy_images_names_the_fix(photos, tmp_path):
-    dataset = load_dataset("image-folder", data_dir=photos, split_seed=0)
-    config = TrainConfig(backbone="efficientnet-lite0", freeze_backbone=False, epochs=1)
-    with pytest.raises(HashlearnInputError, match="freeze_backbone=True"):
-        train_on_dataset(config, dataset, None, progress=False)

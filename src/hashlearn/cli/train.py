@@ -55,6 +55,9 @@ CONFIG_OPTIONS = {
     "backbone": "backbone",
     "freeze_backbone": "freeze_backbone",
     "weights": "weights",
+    "transform": "transform",
+    "precision": "precision",
+    "num_workers": "num_workers",
     "epochs": "epochs",
     "batch_size": "batch_size",
     "optimizer": "optimizer",
@@ -107,6 +110,18 @@ def _backbones() -> tuple[str, ...]:
     from hashlearn.vocab import BACKBONES
 
     return BACKBONES
+
+
+def _transforms() -> tuple[str, ...]:
+    from hashlearn.deep.config import TRANSFORMS
+
+    return TRANSFORMS
+
+
+def _precisions() -> tuple[str, ...]:
+    from hashlearn.deep.config import PRECISIONS
+
+    return PRECISIONS
 
 
 def _optimizers() -> tuple[str, ...]:
@@ -237,9 +252,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--freeze-backbone",
         action="store_true",
         default=None,
-        help="train only the hash head over cached backbone features",
+        help="train only the hash head over cached backbone features (default: fine-tune "
+        "the backbone end to end)",
     )
-    parser.add_argument("--weights", help="local weights file of a pretrained network")
+    parser.add_argument(
+        "--weights",
+        help="weights of a pretrained network: a local file, a torchvision weights name "
+        "(IMAGENET1K_V1), or none (random); default: ImageNet (torchvision's cache, downloaded "
+        "there unless --no-download)",
+    )
+    parser.add_argument(
+        "--transform",
+        help=_config_help(
+            "image preprocessing: h2q (resize 256, centre crop 224), deephash (random crop "
+            "224 + flip for training), none (images as they are), auto (h2q on image files, "
+            "none on arrays)",
+            "transform",
+            _transforms,
+        ),
+    )
+    parser.add_argument(
+        "--precision",
+        help=_config_help(
+            "backbone precision (autocast; fp16 adds a gradient scaler)", "precision", _precisions
+        ),
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        help=_config_help("image decoding worker processes", "num_workers"),
+    )
     parser.add_argument(
         "--epochs", type=int, help=_config_help("maximum number of epochs", "epochs")
     )
@@ -315,7 +357,15 @@ def _train(args: argparse.Namespace) -> int:
             progress=show,
             labels_path=args.labels,
         )
-        hasher = train_on_dataset(config, dataset, args.output, resume=args.resume, progress=show)
+        hasher = train_on_dataset(
+            config,
+            dataset,
+            args.output,
+            resume=args.resume,
+            progress=show,
+            download=args.download,
+            data_dir=args.data_dir,
+        )
     finally:
         if args.distributed:
             dd.teardown()

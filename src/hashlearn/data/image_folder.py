@@ -110,7 +110,8 @@ def read_image_list(
         path = path / LIST_NAME
     if not path.is_file():
         raise HashlearnFileError(f"image list {path} does not exist.")
-    paths, tokens = parse_list_file(path, path.parent, binary=None)
+    origins: list[str] = []
+    paths, tokens = parse_list_file(path, path.parent, binary=None, origins=origins)
     if len(tokens[0]) == 1:
         y, _, class_names = encode_labels(np.array([t[0] for t in tokens]), len(tokens))
     else:
@@ -119,7 +120,7 @@ def read_image_list(
     return Source(
         X=NoFeatures(f"image list {path}"),
         y=y,
-        images=ImageFiles(paths),
+        images=ImageFiles(paths, origins),
         class_names=class_names,
         files=[
             {

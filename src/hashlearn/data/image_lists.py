@@ -56,6 +56,7 @@ def parse_list_file(
     *,
     binary: bool | None = True,
     check_images: bool = True,
+    origins: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Read a list file: each non-empty line is a path and its label tokens.
 
@@ -63,7 +64,8 @@ def parse_list_file(
     :class:`HashlearnFileError` naming the file and line for a line without labels, label
     vectors of different lengths (or not ``n_labels`` long), with ``binary`` a label value
     other than 0/1 (``binary=None``: only on lines with several labels, i.e. vectors), and
-    with ``check_images`` an image that does not exist.
+    with ``check_images`` an image that does not exist. ``origins``, when given, receives
+    ``"<list file>, line N"`` per entry (for :class:`~hashlearn.data.images.ImageFiles`).
     """
     paths: list[str] = []
     labels: list[list[str]] = []
@@ -102,11 +104,15 @@ def parse_list_file(
                 f"{first[1]}; every line needs a label vector of the same length."
             )
         image = Path(tokens[0]).expanduser()
-        image = image if image.is_absolute() else root / image
+        if not image.is_absolute():
+            image = root / image
+            _check_inside(path, number, tokens[0], image, root)
         if check_images and not image.is_file():
             missing.append((number, str(image)))
         paths.append(str(image))
         labels.append(tokens[1:])
+        if origins is not None:
+            origins.append(f"{path}, line {number}")
     if missing:
         number, image = missing[0]
         more = f" ({len(missing) - 1} more lines name missing images)" if len(missing) > 1 else ""
@@ -117,6 +123,25 @@ def parse_list_file(
     if not paths:
         raise HashlearnFileError(f"list file {path} has no entries.")
     return paths, labels
+
+
+def _check_inside(path: Path, number: int, entry: str, image: Path, root: Path) -> None:
+    """A relative entry must stay inside the data folder ``root`` once ``..`` and symlinks are
+    resolved (an entry such as ``../../private/notes.txt`` would read any file); a symlink
+    loop is an error too. Absolute entries are the user's explicit choice and are not checked."""
+    try:
+        resolved, top = image.resolve(strict=False), root.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python < 3.13
+        raise HashlearnFileError(
+            f"{path}, line {number}: image {entry!r} cannot be resolved ({exc}); a symlink "
+            "loop? Fix the list or the link."
+        ) from None
+    if not resolved.is_relative_to(top):
+        raise HashlearnFileError(
+            f"{path}, line {number}: image {entry!r} leaves the data folder {top} (it is "
+            f"{resolved}); relative paths must stay inside it; use an absolute path if you "
+            "mean that file."
+        )
 
 
 def file_record(path: Path, n: int, split: str) -> dict[str, object]:
@@ -150,10 +175,11 @@ def read_lists(
         )
     log.info("reading %s lists from %s", name, folder)
     all_paths: list[str] = []
+    origins: list[str] = []
     blocks, records, predefined, start = [], [], {}, 0
     for split, file_name in LIST_FILES.items():
         path = folder / file_name
-        paths, tokens = parse_list_file(path, folder, n_classes)
+        paths, tokens = parse_list_file(path, folder, n_classes, origins=origins)
         blocks.append((np.array(tokens) == "1").astype(np.uint8))
         all_paths += paths
         predefined[split] = np.arange(start, start + len(paths), dtype=np.int64)
@@ -162,7 +188,7 @@ def read_lists(
     return Source(
         X=NoFeatures(name),
         y=np.concatenate(blocks),
-        images=ImageFiles(all_paths),
+        images=ImageFiles(all_paths, origins),
         class_names=_class_names(folder, n_classes),
         files=records,
         predefined={"lists": predefined},

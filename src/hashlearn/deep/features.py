@@ -30,8 +30,8 @@ from hashlearn._validation import HashlearnInputError
 from hashlearn.data.base import Dataset
 from hashlearn.data.download import user_cache_dir
 from hashlearn.data.images import ImageTransform
-from hashlearn.deep.image_data import image_loader
 from hashlearn.deep.inputs import feature_tensor
+from hashlearn.deep.pipeline import encode_inputs
 
 log = logging.getLogger("hashlearn")
 
@@ -76,7 +76,6 @@ def module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-@torch.no_grad()
 def run_model(
     model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     inputs: np.ndarray,
@@ -84,25 +83,31 @@ def run_model(
     *,
     mean: float = 0.0,
     std: float = 1.0,
-    batch_size: int = 256,
+    batch_size: int = 1024,
     progress: bool = False,
     desc: str = "encoding",
 ) -> np.ndarray:
     """Apply ``model`` (a module, or a bound method of one) in eval mode to ``inputs`` batch by
-    batch, on the module's device; float32 NumPy ``(n, out)`` on the CPU."""
-    if len(inputs) == 0:
-        raise HashlearnInputError("cannot run the model on an empty input array.")
+    batch, on the module's device, under ``torch.inference_mode``; float32 NumPy ``(n, out)``
+    on the CPU (:func:`hashlearn.deep.pipeline.encode_inputs`)."""
     owner = model if isinstance(model, nn.Module) else model.__self__
-    device = module_device(owner)
     was_training = owner.training
     owner.eval()
-    outs = []
-    starts = range(0, len(inputs), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        batch = to_batch(inputs[start : start + batch_size], kind, mean, std, device)
-        outs.append(model(batch).float().cpu().numpy())
-    owner.train(was_training)
-    return np.concatenate(outs).astype(np.float32, copy=False)
+    try:
+        return encode_inputs(
+            model,
+            inputs,
+            device=module_device(owner),
+            kind=kind,
+            mean=mean,
+            std=std,
+            batch_size=batch_size,
+            progress=progress,
+            desc=desc,
+            convert=to_batch,
+        )
+    finally:
+        owner.train(was_training)
 
 
 def fingerprint(module: nn.Module, *arrays: np.ndarray) -> str:
@@ -128,14 +133,24 @@ def extract_features(
     std: float = 1.0,
     batch_size: int = 256,
     progress: bool = False,
+    transform: ImageTransform | None = None,
+    num_workers: int = 0,
 ) -> np.ndarray:
     """Backbone features of ``images`` (float32 ``(n, out_features)``), cached in ``cache``.
+
+    With a ``transform`` each image is prepared by it (in ``num_workers`` loader workers)
+    instead of the scalar ``mean`` / ``std`` standardisation.
 
     The backbone runs on its own device (move it with ``backbone.to("cuda")``); the features
     come back as CPU NumPy. A cache file whose fingerprint (backbone weights, images,
     normalisation) does not match is recomputed and overwritten atomically.
     """
-    key = fingerprint(backbone, np.asarray(images), np.array([mean, std]))
+    key = None
+    if cache is not None:  # (hashing every pixel costs nothing to a run without a cache)
+        described = json.dumps(None if transform is None else transform.describe()).encode()
+        key = fingerprint(
+            backbone, np.asarray(images), np.array([mean, std]), np.frombuffer(described, np.uint8)
+        )
     if cache is not None and Path(cache).is_file():
         try:
             arrays, meta = load_arrays(cache)
@@ -144,16 +159,27 @@ def extract_features(
             log.info("feature cache %s is stale; recomputing", cache)
         except HashlearnFileError as exc:
             log.warning("ignoring unreadable feature cache: %s", exc)
-    features = run_model(
-        backbone,
-        images,
-        "images",
-        mean=mean,
-        std=std,
-        batch_size=batch_size,
-        progress=progress,
-        desc="extracting features",
-    )
+    if transform is not None:
+        features = run_model_on_images(
+            backbone,
+            images,
+            transform,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+            desc="extracting features",
+        )
+    else:
+        features = run_model(
+            backbone,
+            images,
+            "images",
+            mean=mean,
+            std=std,
+            batch_size=batch_size,
+            progress=progress,
+            desc="extracting features",
+        )
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         save_arrays(cache, {"features": features}, {"fingerprint": key, "n": len(features)})
@@ -211,11 +237,10 @@ def pretrain_classifier(
     return backbone
 
 
-@torch.no_grad()
 def run_model_on_images(
     model: nn.Module,
     images: Any,
-    transform: ImageTransform,
+    transform: ImageTransform | None,
     *,
     batch_size: int = 64,
     num_workers: int = 0,
@@ -225,19 +250,48 @@ def run_model_on_images(
     """Apply ``model`` in eval mode to an image sequence (a uint8 array or lazy
     :class:`~hashlearn.data.images.ImageFiles`), each image decoded and transformed by
     ``transform`` in ``torch.utils.data`` workers (``num_workers``); float32 ``(n, out)``."""
-    if len(images) == 0:
-        raise HashlearnInputError("cannot run the model on an empty image sequence.")
-    loader = image_loader(
-        images, transform=transform, batch_size=batch_size, num_workers=num_workers
-    )
-    device = module_device(model)
     was_training = model.training
     model.eval()
-    outs = []
-    for batch, _labels, _index in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        outs.append(model(batch.to(device)).float().cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(outs).astype(np.float32, copy=False)
+    try:
+        return encode_inputs(
+            model,
+            images,
+            device=module_device(model),
+            transform=transform,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+            desc=desc,
+        )
+    finally:
+        model.train(was_training)
+
+
+def frozen_features(
+    backbone: torch.nn.Module,
+    X: Any,
+    spec: dict,
+    *,
+    cache: Any = None,
+    num_workers: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """A frozen backbone's features of ``X`` prepared as ``spec`` says (its evaluation
+    transform, or the scalar normalisation of arrays), cached in ``cache``
+    (:func:`extract_features`)."""
+    transform = ImageTransform(**spec["transform"]) if "transform" in spec else None
+    return extract_features(
+        backbone,
+        X,
+        mean=spec["mean"],
+        std=spec["std"],
+        progress=progress,
+        cache=cache,
+        transform=transform,
+        num_workers=num_workers,
+        batch_size=batch_size if transform is not None else 256,
+    )
 
 
 def feature_cache_key(

@@ -76,17 +76,31 @@ class DeepHasher:
         self.network.to(resolve_device(device))
         return self
 
-    def embed(self, X: np.ndarray, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    def embed(
+        self,
+        X: np.ndarray,
+        batch_size: int | None = None,
+        progress: bool = False,
+        num_workers: int = 0,
+    ) -> np.ndarray:
         """Continuous network outputs ``z`` (n, n_bits), before any H²Q rotation.
 
-        A model trained on lazy image files takes any image sequence (lazy files or a uint8
-        array), prepared by the transform recorded in its input spec."""
+        A model trained with an image transform (always on lazy image files) takes any image
+        sequence (lazy files or a uint8 array), prepared by the evaluation transform recorded in
+        its input spec, in ``num_workers`` loader workers. Batches are large (``batch_size``
+        default: 1024 arrays, 64 transformed images) and run under ``torch.inference_mode``."""
         spec = self.config["input"]
         if "transform" in spec:
             transform = ImageTransform(**spec["transform"])
             return run_model_on_images(
-                self.network, X, transform, batch_size=batch_size, progress=progress
+                self.network,
+                X,
+                transform,
+                batch_size=batch_size or 64,
+                num_workers=num_workers,
+                progress=progress,
             )
+        batch_size = batch_size or 1024
         X = np.asarray(X)
         if self.input_kind == "features":
             if X.ndim != 2 or X.shape[1] != spec["in_features"]:
@@ -140,8 +154,16 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
     weights_path = run_dir / "model.safetensors"
     weights, meta = read_tensor_file(weights_path)
     check_specs(weights_path, meta, config)
-    network = build_network(config["network"])
+    spec = config["network"]
+    # A fine-tuned (or randomly initialised frozen) backbone's weights are in model.safetensors.
+    network = build_network(spec, backbone_weights=bool(spec.get("frozen")))
     load_network_state(network, weights, source=weights_path)
+    inputs = config.get("input", {})
+    old_pretrained_on_arrays = hasattr(network.backbone, "image_size") and not (
+        "transform" in inputs or inputs.get("native_size")
+    )
+    if old_pretrained_on_arrays:  # trained when pretrained networks resized inputs to 224 px
+        network.backbone.image_size = 224
     network.to(target)
     h2q = None
     quantization = config["train"]["quantization"]

@@ -93,10 +93,16 @@ def _not_finite(X: np.ndarray, mean: float, std: float) -> HashlearnInputError:
     )
 
 
-def lazy_image_spec(transform: ImageTransform) -> dict:
-    """The input spec of a run trained on lazy images: RGB images prepared by ``transform``
+def lazy_image_spec(
+    transform: ImageTransform,
+    train_transform: ImageTransform | None = None,
+    *,
+    name: str | None = None,
+) -> dict:
+    """The input spec of a run whose images are prepared by a transform: RGB images prepared
+    by ``transform`` for evaluation and ``train_transform`` (default the same) for training
     (pretrained backbones normalise inside the network, so ``mean``/``std`` are 0/1)."""
-    return {
+    spec = {
         "kind": "images",
         "image_shape": None,
         "in_channels": 3,
@@ -104,6 +110,11 @@ def lazy_image_spec(transform: ImageTransform) -> dict:
         "std": 1.0,
         "transform": transform.describe(),
     }
+    if train_transform is not None and train_transform.describe() != transform.describe():
+        spec["train_transform"] = train_transform.describe()
+    if name is not None:
+        spec["transform_name"] = name
+    return spec
 
 
 def _scaled_sample(images: np.ndarray) -> np.ndarray:
@@ -128,7 +139,8 @@ def split_validation(
             raise HashlearnInputError("val inputs and val labels must have the same length.")
         if len(X_val) == 0:
             raise HashlearnInputError("the validation split is empty.")
-        return X, y, np.asarray(X_val), y_val, None
+        lazy = hasattr(X_val, "subset")  # lazy image files stay lazy
+        return X, y, (X_val if lazy else np.asarray(X_val)), y_val, None
     n_val = max(1, int(round(len(X) * val_fraction)))
     if len(X) - n_val < 2:
         raise HashlearnInputError(f"need at least {n_val + 2} training items, got {len(X)}.")

@@ -10,6 +10,11 @@ any sign); the distributional terms HSWD/SWD see the hash layer's *pre-activatio
 ``a`` (``z = tanh(a)`` for tanh losses, ``z = a`` otherwise), as the HSWD authors' code does:
 its networks emit ``a`` and the method losses apply ``tanh`` inside. The signs of ``a`` and
 ``z`` agree, so the bits do not depend on this choice; only the gradients do.
+
+Mixed precision (``precision`` ``bf16`` / ``fp16``) runs the backbone under ``torch.autocast``;
+the head, the losses and the quantization terms stay in float32 (their pairwise products and
+sorted targets are where low precision would move results). On CUDA image batches are fed
+channels-last (the memory layout cuDNN's convolutions prefer).
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from hashlearn._validation import check_choice
 from hashlearn.deep.backbones import build_backbone
 from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
 from hashlearn.deep.signs import ACTIVATIONS
+from hashlearn.deep.towers import is_tower
+
+#: autocast dtype of each ``precision`` (None: float32, no autocast).
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class HashNetwork(nn.Module):
@@ -36,6 +45,7 @@ class HashNetwork(nn.Module):
         head_init_std: initialise the hash layer N(0, std²), bias 0 (the H²Q code's 0.01,
             Lucas-Schwengber/h2q ``src/utils/architectures/CNNF_alexnet.py``); None: torch's
             default.
+        precision: ``fp32``, ``bf16`` or ``fp16``: the backbone's autocast dtype.
     """
 
     def __init__(
@@ -46,9 +56,12 @@ class HashNetwork(nn.Module):
         hidden: int = 0,
         frozen: bool = False,
         head_init_std: float | None = None,
+        precision: str = "fp32",
     ):
         super().__init__()
         check_choice(activation, ACTIVATIONS, "activation")
+        check_choice(precision, tuple(AUTOCAST_DTYPES), "precision")
+        self.precision = precision
         self.backbone = backbone
         self.activation = activation
         self.frozen = frozen
@@ -85,11 +98,16 @@ class HashNetwork(nn.Module):
         return torch.tanh(a) if self.activation == "tanh" else a
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features (no gradient through a frozen backbone)."""
-        if self.frozen:
-            with torch.no_grad():
-                return self.backbone(x)
-        return self.backbone(x)
+        """Backbone features, float32 (no gradient through a frozen backbone)."""
+        if x.is_cuda and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = AUTOCAST_DTYPES[self.precision]
+        with (
+            torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None),
+            torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen),
+        ):
+            out = self.backbone(x)
+        return out.float()
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         """The hash layer's linear output ``a`` (n, n_bits) from backbone inputs."""
@@ -103,19 +121,29 @@ class HashNetwork(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
 
-def build_network(spec: dict) -> HashNetwork:
+def build_network(
+    spec: dict, *, download: bool = True, backbone_weights: bool = True
+) -> HashNetwork:
     """Rebuild a :class:`HashNetwork` from the JSON ``spec`` stored in a run's config.
 
-    Keys: ``backbone``, ``n_bits``, ``activation``, ``hidden``, ``frozen`` and the backbone's
-    arguments ``in_channels``, ``in_features``, ``cnn_width``, ``cnn_features``, ``weights``.
+    Keys: ``backbone``, ``n_bits``, ``activation``, ``hidden``, ``frozen``, ``precision`` and the
+    backbone's arguments ``in_channels``, ``in_features``, ``cnn_width``, ``cnn_features``,
+    ``weights``. ``download`` lets torchvision fetch named ImageNet weights;
+    ``backbone_weights=False`` skips reading them for a torchvision backbone whose weights the
+    caller loads anyway (a fine-tuned run's ``model.safetensors`` holds them).
     """
+    weights = spec.get("weights")
+    name = spec["backbone"]
+    if not backbone_weights and (name in ("alexnet", "vgg16", "resnet50") or is_tower(name)):
+        weights = "none"
     backbone = build_backbone(
         spec["backbone"],
         in_channels=spec.get("in_channels", 1),
         in_features=spec.get("in_features"),
         width=spec.get("cnn_width", CNN_WIDTH),
         out_features=spec.get("cnn_features", CNN_FEATURES),
-        weights=spec.get("weights"),
+        weights=weights,
+        download=download,
     )
     return HashNetwork(
         backbone,
@@ -124,4 +152,5 @@ def build_network(spec: dict) -> HashNetwork:
         hidden=spec.get("hidden", 0),
         frozen=spec.get("frozen", False),
         head_init_std=spec.get("head_init_std"),
+        precision=spec.get("precision", "fp32"),
     )

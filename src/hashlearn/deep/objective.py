@@ -55,7 +55,7 @@ class Objective(torch.nn.Module):
 
 
 def build_objective(
-    config: TrainConfig, spec: dict, labels: torch.Tensor
+    config: TrainConfig, spec: dict, labels: torch.Tensor, *, download: bool = True
 ) -> tuple[Objective, dict, torch.Generator]:
     """The loss, network and quantization term of ``config``, on the CPU.
 
@@ -69,6 +69,7 @@ def build_objective(
         spec: the input spec (:func:`hashlearn.deep.inputs.input_spec`).
         labels: every training item's multi-hot labels ``(n_train, n_classes)``, on the CPU
             (their shape sizes the loss; losses with a ``set_training_labels`` hook get them).
+        download: let torchvision download ImageNet weights missing from torch's cache.
 
     Returns:
         ``(objective, network spec for config.json, the quantization term's generator)``;
@@ -104,7 +105,9 @@ def build_objective(
         "weights": config.weights,
         "head_init_std": config.head_init_std,
     }
-    network = build_network(net_spec)
+    if config.precision != "fp32":  # (older runs' specs have no such key)
+        net_spec["precision"] = config.precision
+    network = build_network(net_spec, download=download)
     generator = torch.Generator().manual_seed(config.seed + 1)
     quantization = get_quantization(
         config.quantization,

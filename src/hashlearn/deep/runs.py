@@ -52,6 +52,7 @@ from hashlearn.deep.checkpoints import (
     save_tensors,
     write_checkpoint,
 )
+from hashlearn.deep.config import TrainConfig
 
 log = logging.getLogger("hashlearn")
 
@@ -91,7 +92,7 @@ def network_state(network: torch.nn.Module, loss: torch.nn.Module | None) -> dic
 
     The tensors are the live ones (they change as training goes on); use :func:`cpu_copy` to
     keep a snapshot."""
-    skip = network.frozen and network.backbone.__class__.__name__ == "PretrainedImageNet"
+    skip = network.frozen and getattr(network.backbone, "reloadable", False)
     state = {
         k: v for k, v in network.state_dict().items() if not (skip and k.startswith("backbone."))
     }
@@ -242,7 +243,7 @@ class RunDirectory:
     """
 
     #: Training settings that may change when a run is resumed.
-    RESUMABLE_CHANGES = ("epochs", "device")
+    RESUMABLE_CHANGES = ("epochs", "device", "num_workers")
 
     def __init__(self, path: str | os.PathLike | None, ctx: dd.Context) -> None:
         self.path = None if path is None else Path(path)
@@ -326,16 +327,17 @@ class RunDirectory:
         """Refuse to resume with settings other than the saved run's; record allowed changes."""
         saved = read_json(self.path / "config.json")
         mine, free = config["train"], self.RESUMABLE_CHANGES
-        diff = [k for k in mine if k not in free and saved["train"].get(k) != mine[k]]
+        # A setting newer than the saved run had its default there.
+        fields = TrainConfig.__dataclass_fields__
+        was = {k: saved["train"].get(k, getattr(fields[k], "default", None)) for k in mine}
+        diff = [k for k in mine if k not in free and was[k] != mine[k]]
         if diff:
             raise HashlearnInputError(
                 f"cannot resume {self.path}: it was started with different settings "
                 f"({', '.join(f'`{k}`' for k in diff)}); use the same settings or a new "
                 "`run_dir`."
             )
-        changed = saved.get("device") != config["device"] or any(
-            saved["train"].get(k) != mine[k] for k in free
-        )
+        changed = saved.get("device") != config["device"] or any(was[k] != mine[k] for k in free)
         if self.writes and changed:
             write_json_atomic(self.path / "config.json", config)
 

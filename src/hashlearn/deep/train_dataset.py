@@ -1,16 +1,15 @@
 """Training on a :class:`hashlearn.data.Dataset`, whose image splits may be lazy files
 (:class:`hashlearn.data.images.ImageFiles`): :func:`train_on_dataset`.
 
-Training and encoding on lazy image splits (:class:`hashlearn.data.images.ImageFiles`).
-
-Image sets too large for memory are read file by file. Training on them takes a frozen
-pretrained backbone: each split's backbone features are extracted once, the images decoded and
-transformed in ``torch.utils.data`` workers, and cached on disk by
-:func:`hashlearn.deep.features.extract_split_features` (keyed by backbone, weights, split
+Image sets too large for memory are read file by file, decoded and transformed in
+``torch.utils.data`` workers (:mod:`hashlearn.deep.pipeline`). Any image backbone is fine-tuned
+end to end on them, as on in-memory arrays, with the run's named transform (``h2q`` by default
+on files). The cheap option, ``freeze_backbone=True`` with a pretrained backbone, extracts each
+split's backbone features once and caches them on disk
+(:func:`hashlearn.deep.features.extract_split_features`, keyed by backbone, weights, split
 manifest and transform); only the hash head trains, on those features. The run's input spec
 records the transform, so :meth:`hashlearn.deep.DeepHasher.encode` prepares query and database
-images the same way (lazy files or in-memory arrays alike). Fine-tuning a backbone on lazy
-images is not supported.
+images the same way (lazy files or in-memory arrays alike).
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from hashlearn.deep.config import TrainConfig, input_kind
 from hashlearn.deep.distributed import resolve_device
 from hashlearn.deep.features import extract_split_features
 from hashlearn.deep.hasher import DeepHasher
+from hashlearn.deep.pipeline import image_transforms, resolve_transform
+from hashlearn.deep.towers import is_tower
 from hashlearn.deep.trainer import Trainer
 
 __all__ = ["frozen_split_features", "is_lazy", "train_on_dataset"]
@@ -46,24 +47,29 @@ def frozen_split_features(
     cache_dir: str | os.PathLike | None = None,
     num_workers: int = 0,
     progress: bool = False,
+    download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None, ImageTransform]:
     """``(train features, val features or None, transform)`` of ``dataset``'s lazy images
     through ``config``'s frozen pretrained backbone, cached in ``cache_dir`` (default the user
     cache; see :func:`~hashlearn.deep.features.extract_split_features`).
 
-    The transform is DeepHash-pytorch's evaluation preprocessing (resize 256, centre crop 224),
-    without normalisation (the backbone normalises)."""
-    if not config.freeze_backbone or config.backbone not in PRETRAINED:
+    The transform is the evaluation transform of ``config.transform`` (``auto``: resize 256,
+    centre crop 224), without normalisation (the backbone normalises)."""
+    pretrained = config.backbone in PRETRAINED or is_tower(config.backbone)
+    if not config.freeze_backbone or not pretrained:
         raise HashlearnInputError(
-            f"dataset {dataset.name!r} reads its images lazily from files, so only a frozen "
-            f"pretrained backbone can train on it (its features are extracted once and cached); "
-            f"got backbone={config.backbone!r}, freeze_backbone={config.freeze_backbone}. Use "
-            f"`freeze_backbone=True` (`hashlearn train --freeze-backbone`) with one of "
-            f"{', '.join(PRETRAINED)}; fine-tuning a backbone on lazy images is not supported."
+            f"cached frozen features of {dataset.name!r} need a frozen pretrained backbone "
+            f"(one of {', '.join(PRETRAINED)}, `freeze_backbone=True`); got "
+            f"backbone={config.backbone!r}, freeze_backbone={config.freeze_backbone}."
         )
-    backbone = build_backbone(config.backbone, weights=config.weights)
+    backbone = build_backbone(config.backbone, weights=config.weights, download=download)
     backbone.to(resolve_device(config.device))
-    transform = ImageTransform(mean=None, std=None)
+    transform = image_transforms(resolve_transform(config.transform, lazy=True))[1]
+    if transform is None:
+        raise HashlearnInputError(
+            "lazy image files differ in size and need a transform (`transform='h2q'` or "
+            "'deephash'); 'none' works only for in-memory arrays."
+        )
     features = {
         split: extract_split_features(
             backbone,
@@ -89,13 +95,18 @@ def train_on_dataset(
     resume: bool = False,
     progress: bool = True,
     feature_cache_dir: str | Path | None = None,
+    download: bool = True,
+    data_dir: str | os.PathLike | None = None,
 ) -> DeepHasher:
     """Train on a :class:`hashlearn.data.Dataset`: its ``train`` split, validated on its ``val``
     split (or a seeded hold-out of ``train`` when it has none), never on ``query``.
 
-    The ``mlp`` backbone reads the split features ``X``; image backbones read ``images``.
-    Lazy image splits (files read on demand) need a frozen pretrained backbone: its features
-    are extracted once and cached in ``feature_cache_dir`` (default the user cache).
+    The ``mlp`` backbone reads the split features ``X``; image backbones read ``images``
+    (arrays or lazy files, fine-tuned end to end; with a frozen pretrained backbone the lazy
+    files' features are extracted once and cached in ``feature_cache_dir``, default the user
+    cache). ``download`` lets torchvision fetch ImageNet weights; ``data_dir`` (the folder the
+    dataset was read from) is recorded in ``config.json`` so that
+    :func:`~hashlearn.evaluation.evaluate_run` finds the data again.
     """
     field_name = "X" if input_kind(config.backbone) == "features" else "images"
     train, val = dataset.train, dataset.val
@@ -110,15 +121,23 @@ def train_on_dataset(
             "split_seed": dataset.split_seed,
             "n_classes": dataset.n_classes,
             "validation": "val split" if val is not None else "train hold-out",
+            "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
         }
     }
-    trainer = Trainer(config, run_dir, resume=resume, progress=progress, extra_config=extra)
+    trainer = Trainer(
+        config, run_dir, resume=resume, progress=progress, extra_config=extra, download=download
+    )
     X, X_val, transform = getattr(train, field_name), None, None
     if val is not None:
         X_val = getattr(val, field_name)
-    if field_name == "images" and is_lazy(X):
+    if field_name == "images" and is_lazy(X) and config.freeze_backbone:
         X, X_val, transform = frozen_split_features(
-            config, dataset, cache_dir=feature_cache_dir, progress=progress
+            config,
+            dataset,
+            cache_dir=feature_cache_dir,
+            num_workers=config.num_workers,
+            progress=progress,
+            download=download,
         )
     y_val = None if val is None else val.y
     if val is None and config.val_from_database:

@@ -17,6 +17,12 @@ Training runs on ``TrainConfig.device``: the network, the loss module (with its 
 buffers), batches, labels and indices live there, while every random draw (weights, batch
 order, hold-out, HSWD/SWD targets) comes from CPU generators, so the same seed draws the same
 numbers on every device. Checkpoints hold CPU copies, so a run resumes on any device.
+
+Every input reaches the network through one ``torch.utils.data`` pipeline
+(:mod:`hashlearn.deep.pipeline`): in-memory arrays a batch at a time, images with a transform
+(lazy files always) decoded and transformed in ``num_workers`` processes; the batch order comes
+from :class:`~hashlearn.deep.pipeline.EpochBatchSampler`. ``precision`` ``bf16`` / ``fp16``
+runs the backbone under autocast (fp16 with a gradient scaler, checkpointed).
 """
 
 from __future__ import annotations
@@ -37,11 +43,18 @@ from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import code_statistics, pack
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.config import TrainConfig, TrainingDivergedError
-from hashlearn.deep.features import extract_features, run_model, to_batch
+from hashlearn.deep.features import frozen_features, to_batch
 from hashlearn.deep.hasher import DeepHasher
-from hashlearn.deep.inputs import input_spec, lazy_image_spec, split_validation, to_multihot
+from hashlearn.deep.inputs import split_validation, to_multihot
 from hashlearn.deep.objective import build_objective, deterministic, keep_torch_threads
 from hashlearn.deep.optim import make_optimizer, make_scheduler, parameter_groups
+from hashlearn.deep.pipeline import (
+    EpochBatchSampler,
+    device_batches,
+    encode_inputs,
+    make_loader,
+    training_input_spec,
+)
 from hashlearn.deep.runs import (
     RunDirectory,
     capture_training_state,
@@ -69,6 +82,7 @@ class Trainer:
             when ``run_dir`` holds no run; see :mod:`hashlearn.deep.runs`).
         progress: tqdm progress bars on stderr (epoch loss and validation mAP).
         extra_config: more JSON to store in ``config.json`` (e.g. the dataset's name and split).
+        download: let torchvision download ImageNet weights missing from torch's cache.
     """
 
     def __init__(
@@ -79,8 +93,10 @@ class Trainer:
         resume: bool = False,
         progress: bool = True,
         extra_config: dict | None = None,
+        download: bool = True,
     ):
         self.config = config.validate()
+        self.download = download
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume = resume
         self.progress = progress
@@ -102,13 +118,16 @@ class Trainer:
     ) -> DeepHasher:
         """Train on ``(X, y)`` (images or features, by backbone) and return the hasher.
 
+        ``X`` is an array, or for image backbones a lazy image sequence
+        (:class:`hashlearn.data.images.ImageFiles`), fine-tuned through ``config.transform``.
         ``y`` are 1-D class ids or 2-D multi-hot labels; ``X_val``/``y_val`` is the validation
         split (None: hold out ``val_fraction`` of the training items, seeded). With
         ``image_transform``, ``X``/``X_val`` are the frozen backbone's features of lazy images
         prepared by that transform (:mod:`hashlearn.deep.train_dataset`).
         """
         cfg = self.config
-        X, y = np.asarray(X), np.asarray(y)
+        lazy = not isinstance(X, np.ndarray) and hasattr(X, "subset")
+        X, y = (X if lazy else np.asarray(X)), np.asarray(y)
         if len(X) != len(y):
             raise HashlearnInputError(f"X has {len(X)} items but y has {len(y)} labels.")
         if y_val is not None and np.asarray(y_val).ndim != y.ndim:
@@ -125,10 +144,8 @@ class Trainer:
         labels = to_multihot(y, n_classes)
         self.labels = labels.to(self.device)
         to_multihot(y_val, n_classes, "val labels")  # validates the format
-        if image_transform is None:
-            spec = input_spec(cfg.backbone, X)
-        else:
-            spec = lazy_image_spec(image_transform)
+        self.features_given = image_transform is not None
+        spec = training_input_spec(cfg, X, lazy=lazy, features_transform=image_transform)
         with deterministic(self.device), self.run.locked(self.resume):
             torch.manual_seed(cfg.seed)
             self._build(spec, labels)
@@ -148,7 +165,9 @@ class Trainer:
     # -- set-up ------------------------------------------------------------------------------
     def _build(self, spec: dict, labels: torch.Tensor) -> None:
         cfg = self.config
-        self.objective, self.net_spec, self.generator = build_objective(cfg, spec, labels)
+        self.objective, self.net_spec, self.generator = build_objective(
+            cfg, spec, labels, download=self.download
+        )
         self.network, self.loss = self.objective.network, self.objective.loss
         self.quant = self.objective.quantization
         if self.quant.two_stage and not self.loss.rotation_invariant and self.ctx.is_main:
@@ -161,6 +180,10 @@ class Trainer:
             )
         # Built (and initialised from the seed) on the CPU, then moved: same weights everywhere.
         self.objective.to(self.device)
+        if self.device.type == "cuda" and spec["kind"] == "images":
+            self.network.backbone.to(memory_format=torch.channels_last)
+        # fp16 needs loss scaling (its range underflows small gradients); bf16 and fp32 do not.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         # A loss may fix its own parameters' learning rate (HyP²'s proxies: 1e-3).
         own_lr = getattr(self.loss, "parameter_lr", None)
         fixed = [p for p in self.loss.parameters() if p.requires_grad] if own_lr else []
@@ -187,23 +210,43 @@ class Trainer:
     # -- main loop ---------------------------------------------------------------------------
     def _train(self, X, y, X_val, y_val) -> DeepHasher:
         cfg, ctx = self.config, self.ctx
-        kind, mean, std = self.input["kind"], self.input["mean"], self.input["std"]
-        # Run the frozen backbone once (lazy images: done already) and train the head on its output.
-        if cfg.freeze_backbone and "transform" not in self.input:
+        spec = self.input
+        train_tf = eval_tf = None
+        if "transform" in spec and not cfg.freeze_backbone:
+            eval_tf = ImageTransform(**spec["transform"])
+            train_tf = ImageTransform(**spec.get("train_transform", spec["transform"]))
+        # Run the frozen backbone once (lazy images: done already) and train the head on its
+        # output (features of the evaluation transform: augmentation cannot be cached).
+        if cfg.freeze_backbone and not self.features_given:
             X, X_val = (
-                extract_features(
+                frozen_features(
                     self.network.backbone,
                     arr,
-                    mean=mean,
-                    std=std,
-                    progress=self.progress and ctx.is_main,
+                    spec,
                     cache=self.run.feature_cache(name),
+                    num_workers=cfg.num_workers,
+                    batch_size=cfg.batch_size,
+                    progress=self.progress and ctx.is_main,
                 )
                 for name, arr in (("train", X), ("val", X_val))
             )
+        kind, mean, std = spec["kind"], spec["mean"], spec["std"]
         if cfg.freeze_backbone:
             kind, mean, std = "features", 0.0, 1.0
-        self.batch_input = (kind, mean, std)
+        self.batch_input = {"kind": kind, "mean": mean, "std": std, "transform": eval_tf}
+        self.sampler = EpochBatchSampler(len(X), cfg.batch_size, cfg.seed, ctx)
+        self.loader = make_loader(
+            X,
+            kind=kind,
+            mean=mean,
+            std=std,
+            transform=train_tf,
+            batch_sampler=self.sampler,
+            num_workers=cfg.num_workers,
+            seed=cfg.seed,
+            device=self.device,
+            convert=to_batch,
+        )
         if hasattr(self.quant, "check_schedule"):  # HashNet's continuation
             self.quant.check_schedule(cfg.epochs * max(len(X) // cfg.batch_size, 1), cfg.epochs)
         state = self._start()
@@ -220,6 +263,8 @@ class Trainer:
             seconds = time.perf_counter() - start
             val_map = self._validation_map(X_val[q_idx], y_val[q_idx], X[db_idx], y[db_idx])
             record_epoch(state, epoch, totals, val_map, self.val_code_statistics, seconds, lr)
+            if self.scaler.is_enabled():
+                state["grad_scaler"] = self.scaler.state_dict()
             self._early_stopping(state, val_map)
             self._checkpoint(state)
             epochs_bar.update(1)
@@ -241,15 +286,12 @@ class Trainer:
 
     def _run_epoch(self, model, X, epoch: int, state: dict, show: bool) -> list[float]:
         """One pass over this rank's shard of the epoch's seeded permutation."""
-        cfg, ctx, device = self.config, self.ctx, self.device
-        kind, mean, std = self.batch_input
-        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        cfg, device = self.config, self.device
         items = getattr(self.loss, "epoch_items", lambda epoch: None)(epoch)  # ADSH's subsets
-        if items is None:
-            order = torch.randperm(len(X), generator=generator)
-        else:
-            order = items[torch.randperm(len(items), generator=generator)]
-        order = dd.shard(order, ctx)  # on the CPU
+        self.sampler.set_epoch(epoch, items)
+        set_epoch = getattr(self.loader.dataset, "set_epoch", None)  # seeded augmentation
+        if set_epoch is not None:
+            set_epoch(epoch)
         hook = getattr(self.loss, "on_epoch_end", None)
         wants = hook is not None and self.loss.needs_epoch_embeddings
         buffer = torch.zeros(len(X), cfg.n_bits, device=device) if wants else None
@@ -257,27 +299,22 @@ class Trainer:
         seen = torch.zeros(len(X), device=device)
         totals, n_batches = torch.zeros(3, device=device), 0
         self.objective.train()
-        # Incomplete last batches are dropped (the permutation changes every epoch, so every
-        # item is still seen): a tiny batch would give one noisy step the weight of a full one.
-        n_full = max(len(order) // cfg.batch_size, 1)
-        bar = tqdm(range(n_full), desc=f"epoch {epoch}", leave=False, disable=not show)
-        for b in bar:
-            cpu_idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            if len(cpu_idx) < 2:
-                raise HashlearnInputError("need at least 2 training items per process.")
-            idx = cpu_idx.to(device)
+        n_full = len(self.sampler)
+        batches = device_batches(self.loader, device)
+        bar = tqdm(batches, total=n_full, desc=f"epoch {epoch}", leave=False, disable=not show)
+        for b, (x, cpu_idx) in enumerate(bar):
+            idx = cpu_idx.to(device, non_blocking=True)
             if set_iteration is not None:
                 set_iteration((epoch - 1) * n_full + b + 1, epoch)
-            value, sim, quant, z = model(
-                to_batch(X[cpu_idx.numpy()], kind, mean, std, device), self.labels[idx], idx
-            )
-            parts = dd.mean_over_ranks(torch.stack([value.detach(), sim, quant]).float(), ctx)
+            value, sim, quant, z = model(x, self.labels[idx], idx)
+            parts = dd.mean_over_ranks(torch.stack([value.detach(), sim, quant]).float(), self.ctx)
             mean_value = parts[0]
             if not torch.isfinite(mean_value):
                 self._diverged(state, epoch, n_batches)
             self.optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            self.optimizer.step()
+            self.scaler.scale(value).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             totals += parts
             n_batches += 1
             if buffer is not None:
@@ -291,6 +328,27 @@ class Trainer:
         self.scheduler.step()
         return (totals / max(n_batches, 1)).tolist()
 
+    def _encode(self, X) -> np.ndarray:
+        """Continuous codes of ``X`` (prepared as for evaluation), in order; float32 NumPy."""
+        b = self.batch_input
+        was_training = self.objective.training
+        self.objective.eval()
+        try:
+            return encode_inputs(
+                self.objective.codes,
+                X,
+                device=self.device,
+                kind=b["kind"],
+                mean=b["mean"],
+                std=b["std"],
+                transform=b["transform"],
+                batch_size=self.config.batch_size if b["transform"] is not None else 1024,
+                num_workers=self.config.num_workers,
+                convert=to_batch,
+            )
+        finally:
+            self.objective.train(was_training)
+
     def _all_embeddings(self, buffer: torch.Tensor, seen: torch.Tensor, X) -> torch.Tensor:
         """Every training item's embedding of this epoch, in training order, for stateful
         losses: rows seen in a batch (on any rank) as computed there; the few items left out by
@@ -298,8 +356,7 @@ class Trainer:
         buffer, seen = dd.sum_over_ranks(buffer, self.ctx), dd.sum_over_ranks(seen, self.ctx)
         missing = (seen == 0).nonzero().flatten().cpu().numpy()
         if len(missing):
-            kind, mean, std = self.batch_input
-            z = run_model(self.objective.codes, X[missing], kind, mean=mean, std=std)
+            z = self._encode(X[missing])
             buffer[torch.from_numpy(missing).to(buffer.device)] = torch.from_numpy(z).to(buffer)
         return buffer
 
@@ -308,11 +365,10 @@ class Trainer:
 
         Also keeps the validation codes' quantization error and per-bit entropy
         (:func:`hashlearn.codes.code_statistics`) for the epoch's history."""
-        kind, mean, std = self.batch_input
-        z = run_model(self.objective.codes, Xq, kind, mean=mean, std=std)
+        z = self._encode(Xq)
         self.val_code_statistics = code_statistics(z)
         q = pack(z)
-        db = pack(run_model(self.objective.codes, Xdb, kind, mean=mean, std=std))
+        db = pack(self._encode(Xdb))
         with keep_torch_threads():
             return float(mean_average_precision(q, db, yq, ydb))
 
@@ -343,6 +399,8 @@ class Trainer:
             self.saved, self.objective, self.optimizer, self.scheduler, self.generator, self.device
         )
         self.saved = None  # the tensors are in the network and optimizer now
+        if "grad_scaler" in state and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["grad_scaler"])
         best = self.run.load_best(self.full_config)
         if best is not None:
             self._best = best
@@ -373,13 +431,12 @@ class Trainer:
         embeddings; H²Q's ``sgd`` keeps its epoch of lowest loss on the validation embeddings
         (:mod:`hashlearn.deep.two_stage`)."""
         cfg = self.config
-        kind, mean, std = self.batch_input
         rng = np.random.default_rng(cfg.seed + 3)
         idx = np.sort(rng.permutation(len(X))[: cfg.h2q_max_samples])
-        z = run_model(self.objective.codes, X[idx], kind, mean=mean, std=std)
+        z = self._encode(X[idx])
         z_val = None
         if cfg.quantization == "h2q" and cfg.h2q_solver == "sgd":
-            z_val = run_model(self.objective.codes, X_val, kind, mean=mean, std=std)
+            z_val = self._encode(X_val)
         with keep_torch_threads():
             quantizer, state["h2q"] = two_stage.fit_stage_two(cfg, z, z_val)
         self.run.save_rotation(quantizer, two_stage.ROTATION_FILES[cfg.quantization])

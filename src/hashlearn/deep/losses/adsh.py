@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from hashlearn._validation import HashlearnInputError, check_choice
+from hashlearn.deep.distributed import gather_rows
 from hashlearn.deep.losses.base import HashLoss, register_loss
 
 SIMILARITIES = ("soft", "sign")
@@ -120,8 +121,9 @@ class ADSHLoss(HashLoss):
                 f"ADSH: batch indices must lie in [0, n_train={self.n_train})."
             )
         indices = indices.to(self.database_codes.device)
-        with torch.no_grad():
-            self.query_outputs[indices] = codes.detach().to(self.query_outputs.dtype)
+        with torch.no_grad():  # every rank's batch rows under DDP (gather_rows)
+            rows, stored = gather_rows(indices, codes)
+            self.query_outputs[rows] = stored.to(self.query_outputs.dtype)
         v = self.database_codes.to(codes.dtype)
         s = self._similarity(labels, self.database_labels.to(codes.dtype))
         square = (codes @ v.T - self.n_bits * s).pow(2).sum()

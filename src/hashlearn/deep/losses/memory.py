@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from hashlearn._validation import HashlearnInputError
+from hashlearn.deep.distributed import gather_rows
 
 PAIR_MODES = ("memory", "batch")
 
@@ -48,10 +49,11 @@ class PairMemory(torch.nn.Module):
         similarity; ``mask`` keeps the rows filled so far and drops the pairs ``(i, i)``.
         """
         indices = indices.to(self.codes.device)
-        with torch.no_grad():
-            self.codes[indices] = codes.detach().to(self.codes.dtype)
-            self.labels[indices] = labels.to(self.labels.dtype)
-            self.filled[indices] = True
+        with torch.no_grad():  # every rank's batch rows under DDP (gather_rows)
+            rows, stored, stored_labels = gather_rows(indices, codes, labels)
+            self.codes[rows] = stored.to(self.codes.dtype)
+            self.labels[rows] = stored_labels.to(self.labels.dtype)
+            self.filled[rows] = True
         memory = self.codes.to(codes.dtype)
         theta = (codes @ memory.T).index_copy(1, indices, codes @ codes.T)
         similarity = (labels @ self.labels.to(labels.dtype).T > 0).to(codes.dtype)
