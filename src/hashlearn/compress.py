@@ -27,70 +27,15 @@ from typing import Any
 import numpy as np
 
 from hashlearn._float_vectors import check_vectors
-from hashlearn._io import HashlearnFileError, atomic_write
 from hashlearn._validation import HashlearnInputError
 from hashlearn.catalogue import make_method
+from hashlearn.embeddings import load_embeddings  # noqa: F401  (re-exported for the CLI)
 from hashlearn.index import RescoringIndex
 from hashlearn.metrics import exact_knn, knn_recall
 
 METHODS = ("sign", "sign-centred", "itq", "h2q")
 K = 10
 TARGETS = (0.95, 0.99)
-
-
-def load_embeddings(path: str | os.PathLike) -> np.ndarray:
-    """A 2-D float array from ``.npy``, ``.npz`` (key ``X`` or its only array) or ``.parquet``
-    (one list column, e.g. ``embedding``, or numeric columns; needs pyarrow)."""
-    path = Path(path)
-    if not path.is_file():
-        raise HashlearnFileError(f"embeddings file not found: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            X = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                keys = list(data.files)
-                if "X" not in keys and len(keys) != 1:
-                    raise HashlearnFileError(
-                        f"{path} holds arrays {keys}; save the embeddings under the key X "
-                        "(np.savez(path, X=embeddings)) or as the only array."
-                    )
-                X = data["X" if "X" in keys else keys[0]]
-        elif suffix == ".parquet":
-            X = _read_parquet(path)
-        else:
-            raise HashlearnFileError(
-                f"unsupported embeddings file type {suffix!r} ({path}); use .npy, .npz or .parquet."
-            )
-    except (ValueError, OSError) as exc:
-        if isinstance(exc, (HashlearnFileError, HashlearnInputError)):
-            raise
-        raise HashlearnFileError(f"{path} could not be read as {suffix} ({exc}).") from None
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise HashlearnFileError(
-            f"{path} holds a {X.dtype} array of shape {X.shape}; embeddings must be a 2-D "
-            "numeric array (n_vectors, dim)."
-        )
-    return X
-
-
-def _read_parquet(path: Path) -> np.ndarray:
-    try:
-        import pyarrow.parquet as pq
-    except ModuleNotFoundError:
-        raise HashlearnInputError(
-            f"reading {path} needs pyarrow: pip install pyarrow (or hashlearn[parquet])."
-        ) from None
-    table = pq.read_table(path)
-    lists = [f.name for f in table.schema if str(f.type).startswith(("list", "fixed_size_list"))]
-    if len(lists) == 1:
-        return np.array(table.column(lists[0]).to_pylist(), dtype=np.float32)
-    if lists:
-        raise HashlearnFileError(
-            f"{path} has several list columns ({', '.join(lists)}); keep one embedding column."
-        )
-    return np.column_stack([table.column(n).to_numpy() for n in table.column_names])
 
 
 def make_quantizer(
@@ -289,12 +234,9 @@ def plot_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    target = Path(path)
-    with atomic_write(target) as handle:
-        fig.savefig(handle, format="png")
-    plt.close(fig)
-    return target
+    from hashlearn.report import save_png
+
+    return save_png(fig, path)
 
 
 def _bytes(record: dict) -> int:

@@ -91,9 +91,11 @@ def _from_npz(path: Path, key: str | None) -> np.ndarray:
         if key is None and len(arrays) == 1:
             key = next(iter(arrays))
     if key is None or key not in arrays:
+        wanted = "" if key is None else f" {key!r}"
         raise HashlearnFileError(
-            f"{path} has no embeddings array {key!r}: expected one of "
-            f"{', '.join(EMBEDDING_KEYS)} or a single array, found {sorted(arrays)}; pass the key."
+            f"{path} has no embeddings array{wanted}: expected one of "
+            f"{', '.join(EMBEDDING_KEYS)} or a single array, found {sorted(arrays)}; save the "
+            "embeddings under the key X (np.savez(path, X=embeddings)) or pass the key."
         )
     return arrays[key]
 

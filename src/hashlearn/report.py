@@ -90,6 +90,13 @@ def plot_pr_curves(
     ax.grid(alpha=0.3)
     ax.set_title(title or "Hamming-ball precision–recall")
     ax.legend(fontsize=8)
+    return save_png(fig, path)
+
+
+def save_png(fig: Any, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure to ``path`` as PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     target = Path(path)
     with atomic_write(target) as handle:

@@ -16,6 +16,27 @@ from hashlearn._bitops import block_distances
 SCAN = 2048
 
 
+@numba.njit(cache=True, nogil=True)
+def _scan_query(
+    query: np.ndarray, query_labels: np.ndarray, db_t: np.ndarray, db_labels_t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Hamming distance of one query to every database item (scanned in blocks of SCAN) and
+    whether each item shares a label with it."""
+    n = db_t.shape[1]
+    dist = np.empty(n, dtype=np.uint32)
+    relevant = np.zeros(n, dtype=np.bool_)
+    for s0 in range(0, n, SCAN):
+        s1 = min(n, s0 + SCAN)
+        block_distances(query, db_t, s0, s1, dist[s0:s1])
+    for w in range(db_labels_t.shape[0]):
+        mask = query_labels[w]
+        row = db_labels_t[w]
+        for j in range(n):
+            if row[j] & mask:
+                relevant[j] = True
+    return dist, relevant
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def query_statistics(
     queries: np.ndarray,
@@ -39,23 +60,12 @@ def query_statistics(
     """
     m = queries.shape[0]
     n = db_t.shape[1]
-    n_label_words = db_labels_t.shape[0]
     hist_all = np.zeros((m, n_bits + 1), dtype=np.int64)
     hist_rel = np.zeros((m, n_bits + 1), dtype=np.int64)
     ap_sum = np.zeros(m, dtype=np.float64)
     rel_top = np.zeros(m, dtype=np.int64)
     for qi in numba.prange(m):
-        dist = np.empty(n, dtype=np.uint32)
-        relevant = np.zeros(n, dtype=np.bool_)
-        for s0 in range(0, n, SCAN):
-            s1 = min(n, s0 + SCAN)
-            block_distances(queries[qi], db_t, s0, s1, dist[s0:s1])
-        for w in range(n_label_words):
-            mask = query_labels[qi, w]
-            row = db_labels_t[w]
-            for j in range(n):
-                if row[j] & mask:
-                    relevant[j] = True
+        dist, relevant = _scan_query(queries[qi], query_labels[qi], db_t, db_labels_t)
         for j in range(n):
             hist_all[qi, dist[j]] += 1
             if relevant[j]:
@@ -142,21 +152,10 @@ def continuous_order_ap(
     """
     m = queries.shape[0]
     n = db_t.shape[1]
-    n_label_words = db_labels_t.shape[0]
     ap_sum = np.zeros(m, dtype=np.float64)
     rel_top = np.zeros(m, dtype=np.int64)
     for qi in numba.prange(m):
-        dist = np.empty(n, dtype=np.uint32)
-        relevant = np.zeros(n, dtype=np.bool_)
-        for s0 in range(0, n, SCAN):
-            s1 = min(n, s0 + SCAN)
-            block_distances(queries[qi], db_t, s0, s1, dist[s0:s1])
-        for w in range(n_label_words):
-            mask = query_labels[qi, w]
-            row = db_labels_t[w]
-            for j in range(n):
-                if row[j] & mask:
-                    relevant[j] = True
+        dist, relevant = _scan_query(queries[qi], query_labels[qi], db_t, db_labels_t)
         by_similarity = np.argsort(-similarity[qi], kind="mergesort")
         start = np.zeros(n_bits + 2, dtype=np.int64)
         for j in range(n):
