@@ -17,9 +17,9 @@ from hashlearn._validation import HashlearnInputError  # noqa: E402
 from hashlearn.cli.main import main  # noqa: E402
 from hashlearn.data import ImageFiles, load_dataset  # noqa: E402
 from hashlearn.deep import TrainConfig, Trainer, load_run  # noqa: E402
-from hashlearn.evaluation import evaluate_run  # noqa: E402
 from hashlearn.deep.pipeline import EpochBatchSampler, image_transforms  # noqa: E402
 from hashlearn.deep.train_dataset import train_on_dataset  # noqa: E402
+from hashlearn.evaluation import evaluate_run  # noqa: E402
 
 
 def _write_photos(root, per_class=8, size=40):
