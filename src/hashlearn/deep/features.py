@@ -91,23 +91,18 @@ def run_model(
     batch, on the module's device, under ``torch.inference_mode``; float32 NumPy ``(n, out)``
     on the CPU (:func:`hashlearn.deep.pipeline.encode_inputs`)."""
     owner = model if isinstance(model, nn.Module) else model.__self__
-    was_training = owner.training
-    owner.eval()
-    try:
-        return encode_inputs(
-            model,
-            inputs,
-            device=module_device(owner),
-            kind=kind,
-            mean=mean,
-            std=std,
-            batch_size=batch_size,
-            progress=progress,
-            desc=desc,
-            convert=to_batch,
-        )
-    finally:
-        owner.train(was_training)
+    return encode_inputs(
+        model,
+        inputs,
+        device=module_device(owner),
+        kind=kind,
+        mean=mean,
+        std=std,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc,
+        convert=to_batch,
+    )
 
 
 def fingerprint(module: nn.Module, *arrays: np.ndarray) -> str:
@@ -250,21 +245,16 @@ def run_model_on_images(
     """Apply ``model`` in eval mode to an image sequence (a uint8 array or lazy
     :class:`~hashlearn.data.images.ImageFiles`), each image decoded and transformed by
     ``transform`` in ``torch.utils.data`` workers (``num_workers``); float32 ``(n, out)``."""
-    was_training = model.training
-    model.eval()
-    try:
-        return encode_inputs(
-            model,
-            images,
-            device=module_device(model),
-            transform=transform,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            progress=progress,
-            desc=desc,
-        )
-    finally:
-        model.train(was_training)
+    return encode_inputs(
+        model,
+        images,
+        device=module_device(model),
+        transform=transform,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
+        desc=desc,
+    )
 
 
 def frozen_features(

@@ -24,6 +24,7 @@ encoding, of in-memory arrays and lazy image files alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -281,6 +282,21 @@ def device_batches(
             shutdown()
 
 
+@contextmanager
+def _eval_mode(module: Any) -> Iterator[None]:
+    """Run the block with ``module`` (an ``nn.Module``, else nothing happens) in eval mode,
+    restoring its train/eval mode afterwards."""
+    if not isinstance(module, torch.nn.Module):
+        yield
+        return
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 @torch.inference_mode()
 def encode_inputs(
     fn: Callable[[torch.Tensor], torch.Tensor],
@@ -301,28 +317,31 @@ def encode_inputs(
     """``fn`` over every input, in order, under ``torch.inference_mode``: float32 ``(n, out)``.
 
     One loader, large batches, results written into one preallocated array (no per-batch list
-    and concatenation). The caller puts the module in eval mode."""
+    and concatenation). ``fn``'s module (``fn`` itself, or the module ``fn`` is a bound method
+    of) runs in eval mode and gets its train/eval mode back afterwards."""
     if len(inputs) == 0:
         raise HashlearnInputError("cannot run the model on an empty input array.")
-    loader = make_loader(
-        inputs,
-        kind=kind,
-        mean=mean,
-        std=std,
-        transform=transform,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        device=device,
-        convert=convert,
-    )
-    out: np.ndarray | None = None
-    start = 0
-    batches = tqdm(device_batches(loader, device), total=len(loader), desc=desc, leave=False,
-                   disable=not progress)  # fmt: skip
-    for x, _ in batches:
-        z = fn(x).float().cpu().numpy()
-        if out is None:
-            out = np.empty((len(inputs), out_features or z.shape[1]), dtype=np.float32)
-        out[start : start + len(z)] = z
-        start += len(z)
-    return out
+    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
+    with _eval_mode(owner):
+        loader = make_loader(
+            inputs,
+            kind=kind,
+            mean=mean,
+            std=std,
+            transform=transform,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=device,
+            convert=convert,
+        )
+        out: np.ndarray | None = None
+        start = 0
+        batches = tqdm(device_batches(loader, device), total=len(loader), desc=desc, leave=False,
+                       disable=not progress)  # fmt: skip
+        for x, _ in batches:
+            z = fn(x).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(inputs), out_features or z.shape[1]), dtype=np.float32)
+            out[start : start + len(z)] = z
+            start += len(z)
+        return out

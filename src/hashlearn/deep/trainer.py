@@ -331,23 +331,18 @@ class Trainer:
     def _encode(self, X) -> np.ndarray:
         """Continuous codes of ``X`` (prepared as for evaluation), in order; float32 NumPy."""
         b = self.batch_input
-        was_training = self.objective.training
-        self.objective.eval()
-        try:
-            return encode_inputs(
-                self.objective.codes,
-                X,
-                device=self.device,
-                kind=b["kind"],
-                mean=b["mean"],
-                std=b["std"],
-                transform=b["transform"],
-                batch_size=self.config.batch_size if b["transform"] is not None else 1024,
-                num_workers=self.config.num_workers,
-                convert=to_batch,
-            )
-        finally:
-            self.objective.train(was_training)
+        return encode_inputs(
+            self.objective.codes,
+            X,
+            device=self.device,
+            kind=b["kind"],
+            mean=b["mean"],
+            std=b["std"],
+            transform=b["transform"],
+            batch_size=self.config.batch_size if b["transform"] is not None else 1024,
+            num_workers=self.config.num_workers,
+            convert=to_batch,
+        )
 
     def _all_embeddings(self, buffer: torch.Tensor, seen: torch.Tensor, X) -> torch.Tensor:
         """Every training item's embedding of this epoch, in training order, for stateful
