@@ -129,23 +129,33 @@ def text_set(quick: bool) -> dict:
 
 
 def image_set(quick: bool) -> dict:
+    """Fashion-MNIST features; the full set shares the cache of ``hashlearn reproduce``
+    (``$HASHLEARN_FEATURE_CACHE`` or ``results/cache``), so the hour-long 224-px pass over
+    all 70,000 images of the claims configs is done once."""
+    import os
+
     from hashlearn.data import load_dataset
     from hashlearn.deep.backbones import build_backbone
     from hashlearn.deep.features import extract_features
+    from hashlearn.reproduce.data import with_features
 
     ds = load_dataset("fashion-mnist", progress=False)
-    net = build_backbone("efficientnet-lite0").eval()
-    limit = 200 if quick else None
-    tag = "full" if limit is None else f"first{limit}"
-    out = {}
-    for name in ("train", "query", "database"):
-        images = getattr(ds, name).images
-        images = images if limit is None else images[: limit // (5 if name == "query" else 1)]
-        cache = CACHE / f"fmnist-effnetlite0-{tag}-{name}.npz"  # bench_deep.py's files
-        F = extract_features(net, images, cache=cache, batch_size=128)
-        out[name] = (F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)).astype(
-            np.float32
-        )
+    if quick:
+        net = build_backbone("efficientnet-lite0").eval()
+        splits = {}
+        for name, n in (("train", 200), ("query", 40), ("database", 200)):
+            cache = CACHE / f"fmnist-effnetlite0-first200-{name}.npz"
+            splits[name] = extract_features(
+                net, getattr(ds, name).images[:n], cache=cache, batch_size=128
+            )
+    else:
+        cache_dir = Path(os.environ.get("HASHLEARN_FEATURE_CACHE", CACHE))
+        ds = with_features(ds, "efficientnet-lite0", cache_dir, progress=True)
+        splits = {name: getattr(ds, name).X for name in ("train", "query", "database")}
+    out = {
+        name: (F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        for name, F in splits.items()
+    }
     return {"name": "Fashion-MNIST/EfficientNet-Lite0", **out, "info": {"protocol": "hashing"}}
 
 

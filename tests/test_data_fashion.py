@@ -138,6 +138,27 @@ def test_hashing_protocol(hashing):
 
 
 @needs_files
+def test_h2q_and_hswd_protocols_hold_training_images_out_of_the_database():
+    h2q = load_dataset("fashion-mnist", protocol="h2q", split_seed=2, progress=False)
+    assert (len(h2q.train), len(h2q.val), len(h2q.query), len(h2q.database)) == (
+        5000, 1000, 1000, 63000,
+    )  # fmt: skip
+    pooled = np.concatenate([s.indices for s in h2q.splits().values()])
+    assert np.array_equal(np.sort(pooled), np.arange(70000))  # disjoint, and every image
+    for split, per_class in ((h2q.train, 500), (h2q.val, 100), (h2q.query, 100)):
+        assert (np.bincount(split.y, minlength=10) == per_class).all()
+    assert h2q.manifest["protocol_parameters"]["map_topk"] == 5000
+    hswd = load_dataset("fashion-mnist", protocol="hswd", split_seed=2, progress=False)
+    assert hswd.val is None
+    assert (len(hswd.train), len(hswd.query), len(hswd.database)) == (5000, 1000, 64000)
+    pooled = np.concatenate([s.indices for s in hswd.splits().values()])
+    assert np.array_equal(np.sort(pooled), np.arange(70000))
+    assert hswd.manifest["protocol_parameters"]["map_topk"] is None
+    again = load_dataset("fashion-mnist", protocol="hswd", split_seed=2, progress=False)
+    np.testing.assert_array_equal(again.train.indices, hswd.train.indices)
+
+
+@needs_files
 def test_split_reproducible_bit_for_bit(hashing):
     y = np.empty(70000, np.int64)
     for split in hashing.splits().values():

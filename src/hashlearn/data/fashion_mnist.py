@@ -10,8 +10,18 @@ Protocols:
 * ``hashing`` (default) mirrors the CIFAR-10 protocol of deep hashing (as in H²Q, arXiv 2311.04207):
   100 query and 100 validation images per class (1,000 each), the database is every other
   image (68,000), and 500 training images per class (5,000) are drawn from the database.
+* ``h2q``: the H²Q authors' CIFAR-10 protocol carried over (Lucas-Schwengber/h2q,
+  ``src/data/process/CIFAR_10.py``): 500 training, 100 query and 100 validation images per
+  class (5,000 / 1,000 / 1,000), the database is the other 63,000 images (training images
+  excluded, unlike ``hashing``); mAP@5000.
+* ``hswd``: the HSWD paper's CIFAR-10 protocol (= DeepHash-pytorch's ``cifar10``) carried
+  over: 100 query and 500 training images per class, training images held out of the
+  database (1,000 / 5,000 / 64,000); no validation split; mAP@all.
 * ``official``: train = database = the official 60,000 training images, query = the 10,000
   test images; no validation split and no randomness.
+
+Every protocol but ``official`` places each of the 70,000 images in some split, so features
+of the whole pool (e.g. ``hashlearn reproduce``'s feature cache) serve all of them.
 
 Where the files are looked for, in order (the first folder holding all four files wins; each
 file may be ``.gz`` or uncompressed):
@@ -106,6 +116,30 @@ HASHING = Protocol(
     query_per_class=100,
     val_per_class=100,
     train_per_class=500,
+)
+H2Q = Protocol(
+    name="h2q",
+    description=(
+        "the H2Q authors' CIFAR-10 protocol: query = 100 per class, val = 100 per class, "
+        "train = 500 per class held out of the database, database = the other 63,000; mAP@5000"
+    ),
+    query_per_class=100,
+    val_per_class=100,
+    train_per_class=500,
+    train_in_database=False,
+    map_topk=5000,
+)
+HSWD = Protocol(
+    name="hswd",
+    description=(
+        "the HSWD paper's CIFAR-10 protocol (DeepHash-pytorch 'cifar10'): query = 100 per "
+        "class, train = 500 per class held out of the database, database = the other 64,000; "
+        "mAP@all"
+    ),
+    query_per_class=100,
+    train_per_class=500,
+    train_in_database=False,
+    map_topk=None,
 )
 OFFICIAL = Protocol(
     name="official",
@@ -224,7 +258,7 @@ def pixels_to_features(images: np.ndarray) -> np.ndarray:
     n_classes=10,
     n_items=N_TRAIN + N_TEST,
     item_shape=(28, 28),
-    protocols=[HASHING, OFFICIAL],
+    protocols=[HASHING, H2Q, HSWD, OFFICIAL],
     locate=locate,
     install_hint=INSTALL_HINT,
     searched=lambda data_dir=None: [str(p) for p in search_dirs(data_dir)],
