@@ -180,9 +180,12 @@ def with_features(
         if images is None:
             images = np.empty((len(union), *imgs.shape[1:]), dtype=imgs.dtype)
         images[[pos[int(i)] for i in split.indices]] = imgs
+    # Named by the items, not the protocol: protocols that place the same items in some split
+    # (fashion-mnist's hashing, h2q and hswd all cover the 70,000 images) share one file. The
+    # fingerprint inside (weights, images, preprocessing) decides whether it is reused.
     digest = hashlib.sha256(union.tobytes()).hexdigest()[:16]
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[-40:]
-    cache = cache_dir / f"{stem}-{dataset.protocol}-{backbone_name}-{image_size}px-{digest}.npz"
+    cache = cache_dir / f"{stem}-{backbone_name}-{image_size}px-{digest}.npz"
     log.info("%s features of %d %s images (cache %s)", backbone_name, len(union), stem, cache)
     features = extract_features(backbone, images, cache=cache, progress=progress, batch_size=64)
     out: dict[str, Split | None] = {}
