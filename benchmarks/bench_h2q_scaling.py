@@ -56,8 +56,17 @@ def measure(model, Z: np.ndarray) -> tuple[float, float, float]:
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    p.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated NxK pairs, e.g. 20000x384,100000x1024 (default: the full grid "
+        "20,000 x 128 / 384, 100,000 x 384 / 512 / 768 / 1024)",
+    )
+    p.add_argument("--kinds", default="mix,gauss", help="comma-separated: mix, gauss")
     args = p.parse_args()
-    if args.quick:
+    if args.sizes:
+        grid = [tuple(int(v) for v in pair.split("x")) for pair in args.sizes.split(",")]
+    elif args.quick:
         grid = [(3000, 32), (3000, 64), (30000, 64)]  # the last one row-sampled
     else:
         grid = [(20000, 128), (20000, 384)] + [(100000, k) for k in (384, 512, 768, 1024)]
@@ -65,7 +74,7 @@ def main() -> int:
           f"{'peak MB':>8} {'L2 loss':>8} {'time/ITQ':>8} {'loss<ITQ':>8}")  # fmt: skip
     rows, checks = [], []
     with threadpool_limits(args.threads):
-        for kind in ("mix", "gauss"):
+        for kind in args.kinds.split(","):
             for n, k in grid:
                 Z = embedding(kind, n, k)
                 out = {}
@@ -92,6 +101,7 @@ def main() -> int:
             print(f"target {c['data']} n={c['n']} k={c['k']}: {c['time_ratio']:.2f}x ITQ, "
                   f"lower loss {c['lower_loss']} ({verdict})")  # fmt: skip
     path = save("bench_h2q_scaling", {"quick": args.quick, "threads": args.threads,
+                                      "sizes": grid, "kinds": args.kinds,
                                       "rows": rows, "checks": checks}, args.output)  # fmt: skip
     print(f"\nwrote {path}")
     return 0
