@@ -84,3 +84,38 @@ def test_rowwise_matmul_matches_a_float64_product_and_is_row_independent():
     )
     assert rowwise_matmul(A[:0], W).shape == (0, 300)
     assert np.array_equal(rowwise_matmul(A[:, :0], W[:0]), np.zeros((203, 300)))
+
+
+@pytest.mark.parametrize("hidden", [0, 32])
+def test_deep_model_over_features_encodes_each_row_alone(hidden):
+    """A feature-input deep model (the ``mlp`` backbone: linear or one-hidden-layer head) gives
+    each row the same continuous code alone, in shuffled batches and under 1 or 2 torch
+    threads, and the row-wise path computes the network torch trained."""
+    import torch
+
+    from hashlearn.data import load_dataset
+    from hashlearn.deep import TrainConfig, train_on_dataset
+    from hashlearn.deep.features import run_model
+
+    ds = load_dataset("digits", progress=False)
+    cfg = TrainConfig(loss="hashnet", quantization="hswd", n_bits=16, backbone="mlp",
+                      hidden=hidden, epochs=1, batch_size=64, patience=0)  # fmt: skip
+    hasher = train_on_dataset(cfg, ds, progress=False)
+    Q = ds.query.X[:90]
+    whole = hasher.transform(Q)
+    spec = hasher.config["input"]
+    by_torch = run_model(hasher.network, Q, "features", mean=spec["mean"], std=spec["std"])
+    np.testing.assert_allclose(whole, by_torch, rtol=1e-4, atol=1e-5)
+    assert np.array_equal(np.vstack([hasher.transform(Q[i : i + 1]) for i in range(len(Q))]), whole)
+    order = np.random.RandomState(2).permutation(len(Q))
+    got = np.empty_like(whole)
+    for s in range(0, len(Q), 7):
+        got[order[s : s + 7]] = hasher.transform(Q[order[s : s + 7]])
+    assert np.array_equal(got, whole)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert np.array_equal(hasher.transform(Q), whole), f"{threads} torch thread(s)"
+    finally:
+        torch.set_num_threads(before)

@@ -17,12 +17,14 @@ import numpy as np
 import torch
 
 from hashlearn._io import HashlearnFileError
+from hashlearn._rowwise import rowwise_matmul
 from hashlearn._validation import HashlearnInputError
 from hashlearn.codes import pack
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.checkpoints import read_json, read_tensor_file
 from hashlearn.deep.distributed import resolve_device
 from hashlearn.deep.features import module_device, run_model, run_model_on_images
+from hashlearn.deep.inputs import feature_tensor
 from hashlearn.deep.model import build_network
 from hashlearn.deep.runs import check_specs, load_network_state
 from hashlearn.deep.two_stage import ROTATION_FILES, rotation_class
@@ -88,7 +90,15 @@ class DeepHasher:
         A model trained with an image transform (always on lazy image files) takes any image
         sequence (lazy files or a uint8 array), prepared by the evaluation transform recorded in
         its input spec, in ``num_workers`` loader workers. Batches are large (``batch_size``
-        default: 1024 arrays, 64 transformed images) and run under ``torch.inference_mode``."""
+        default: 1024 arrays, 64 transformed images) and run under ``torch.inference_mode``.
+
+        A model over feature rows (the ``mlp`` backbone: a linear or one-hidden-layer head) on
+        the CPU is evaluated row by row in float64 by :func:`rowwise_head`, so a row's output
+        does not depend on the batch it comes in or the thread count (torch's ``Linear`` may
+        change the last bits with either, and a value within 1e-7 of 0 then flips its bit).
+        Image backbones run in torch: their outputs can differ in the last bits between batch
+        shapes and thread counts.
+        """
         spec = self.config["input"]
         if "transform" in spec:
             transform = ImageTransform(**spec["transform"])
@@ -113,6 +123,10 @@ class DeepHasher:
                 f"this model takes images of shape (n, {spec['image_shape'][0]}, "
                 f"{spec['image_shape'][1]}[, C]), got {X.shape}."
             )
+        if self.input_kind == "features" and self.device.type == "cpu":
+            rows = rowwise_head(self.network, X, spec["mean"], spec["std"])
+            if rows is not None:
+                return rows
         return run_model(
             self.network,
             X,
@@ -132,6 +146,36 @@ class DeepHasher:
     def encode(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Packed codes, ``uint8`` of shape (n, ceil(n_bits / 8))."""
         return pack(self.transform(X, **kwargs))
+
+
+def rowwise_head(network: torch.nn.Module, X: np.ndarray, mean: float, std: float):
+    """The continuous codes of a feature-input :class:`HashNetwork` computed row by row:
+    standardise, each ``Linear`` by :func:`hashlearn._rowwise.rowwise_matmul` (float64, a fixed
+    summation order per row) plus its bias, ``ReLU``, then the squash; float32 ``(n, n_bits)``.
+    None when the network is not a pass-through backbone under a head of ``Linear`` / ``ReLU``
+    layers (then torch runs it)."""
+    from hashlearn.deep.backbones import Identity
+
+    layers = list(getattr(network, "head", ()))
+    if len(X) == 0 or not isinstance(getattr(network, "backbone", None), Identity) or not all(
+        isinstance(layer, torch.nn.Linear | torch.nn.ReLU) for layer in layers
+    ):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = (np.asarray(X, dtype=np.float64) - mean) / std
+    if not np.isfinite(a).all():
+        feature_tensor(X, mean, std)  # raises its clear error naming the bad rows
+    for layer in layers:
+        if isinstance(layer, torch.nn.ReLU):
+            np.maximum(a, 0.0, out=a)
+            continue
+        weight = layer.weight.detach().to(torch.float64).numpy()
+        a = rowwise_matmul(a, weight.T)
+        if layer.bias is not None:
+            a += layer.bias.detach().to(torch.float64).numpy()
+    if network.activation == "tanh":
+        np.tanh(a, out=a)
+    return a.astype(np.float32)
 
 
 def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") -> DeepHasher:
