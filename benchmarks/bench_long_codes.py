@@ -83,6 +83,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every index")
+    p.add_argument("--no-hnsw", action="store_true", help="skip usearch's HNSW (slow to build)")
     args = p.parse_args()
     n, nq = (20_000, 50) if args.quick else (1_000_000, 1_000)
     lengths = (256, 512) if args.quick else (256, 512, 1024)
@@ -155,6 +156,7 @@ def main() -> int:
                             threads=args.threads)  # fmt: skip
             t, matches = best_time(exact, codes, qcodes, K, repeats=repeats)
             emit(bits, "usearch exact", t, f_time, 0.0, code_bytes, recall(matches.keys, truth))
+        if Index is not None and not args.no_hnsw:
             start = time.perf_counter()
             ux = Index(ndim=bits, metric=MetricKind.Hamming, dtype=ScalarKind.B1)
             ux.add(np.arange(n), codes, threads=args.threads)
