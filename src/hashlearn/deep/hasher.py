@@ -148,23 +148,36 @@ class DeepHasher:
         return pack(self.transform(X, **kwargs))
 
 
-def rowwise_head(network: torch.nn.Module, X: np.ndarray, mean: float, std: float):
+def rowwise_head(
+    network: torch.nn.Module,
+    X: np.ndarray,
+    mean: float,
+    std: float,
+    *,
+    backbone_features: bool = False,
+) -> np.ndarray | None:
     """The continuous codes of a feature-input :class:`HashNetwork` computed row by row:
     standardise, each ``Linear`` by :func:`hashlearn._rowwise.rowwise_matmul` (float64, a fixed
     summation order per row) plus its bias, ``ReLU``, then the squash; float32 ``(n, n_bits)``.
-    None when the network is not a pass-through backbone under a head of ``Linear`` / ``ReLU``
-    layers (then torch runs it)."""
+
+    ``X`` are the network's inputs (its backbone must then be the pass-through ``mlp``), or,
+    with ``backbone_features``, a frozen backbone's outputs (the head alone runs). None when the
+    head is not made of ``Linear`` / ``ReLU`` layers (then torch runs it). Inputs the torch path
+    refuses (NaN, or beyond float32 once standardised) raise the same error."""
     from hashlearn.deep.backbones import Identity
 
     layers = list(getattr(network, "head", ()))
-    if len(X) == 0 or not isinstance(getattr(network, "backbone", None), Identity) or not all(
-        isinstance(layer, torch.nn.Linear | torch.nn.ReLU) for layer in layers
+    passes_through = isinstance(getattr(network, "backbone", None), Identity)
+    if (
+        len(X) == 0
+        or not (passes_through or backbone_features)
+        or not all(isinstance(layer, torch.nn.Linear | torch.nn.ReLU) for layer in layers)
     ):
         return None
     with np.errstate(over="ignore", invalid="ignore"):
         a = (np.asarray(X, dtype=np.float64) - mean) / std
-    if not np.isfinite(a).all():
-        feature_tensor(X, mean, std)  # raises its clear error naming the bad rows
+    if not np.isfinite(a).all() or np.abs(a).max() > np.finfo(np.float32).max:
+        feature_tensor(np.asarray(X), mean, std)  # raises its error naming the problem
     for layer in layers:
         if isinstance(layer, torch.nn.ReLU):
             np.maximum(a, 0.0, out=a)

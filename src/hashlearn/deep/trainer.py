@@ -44,7 +44,7 @@ from hashlearn.codes import code_statistics, pack
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.config import TrainConfig, TrainingDivergedError
 from hashlearn.deep.features import frozen_features, to_batch
-from hashlearn.deep.hasher import DeepHasher
+from hashlearn.deep.hasher import DeepHasher, rowwise_head
 from hashlearn.deep.inputs import split_validation, to_multihot
 from hashlearn.deep.objective import build_objective, deterministic, keep_torch_threads
 from hashlearn.deep.optim import make_optimizer, make_scheduler, parameter_groups
@@ -329,8 +329,17 @@ class Trainer:
         return (totals / max(n_batches, 1)).tolist()
 
     def _encode(self, X) -> np.ndarray:
-        """Continuous codes of ``X`` (prepared as for evaluation), in order; float32 NumPy."""
+        """Continuous codes of ``X`` (prepared as for evaluation), in order; float32 NumPy.
+
+        Feature rows on the CPU go through :func:`~hashlearn.deep.hasher.rowwise_head`, as
+        :meth:`DeepHasher.embed` does, so validation and the two-stage rotation see exactly
+        the embeddings the saved model encodes."""
         b = self.batch_input
+        if b["kind"] == "features" and self.device.type == "cpu":
+            z = rowwise_head(self.network, X, b["mean"], b["std"],
+                             backbone_features=self.objective.features_input)  # fmt: skip
+            if z is not None:
+                return z
         return encode_inputs(
             self.objective.codes,
             X,
