@@ -54,7 +54,7 @@ from hashlearn.data.fashion_mnist import pixels_to_features
 from hashlearn.data.locate import download_root, first_match
 from hashlearn.data.registry import Source, register_dataset
 from hashlearn.data.safe_pickle import load_restricted
-from hashlearn.data.splits import Protocol
+from hashlearn.data.splits import Protocol, paper_protocol
 
 log = logging.getLogger("hashlearn.data")
 
@@ -91,28 +91,19 @@ INSTALL_STEPS = (
 )
 INSTALL_HINT = INSTALL_STEPS + ", or allow the download (download=True, 163 MB)"
 
-H2Q = Protocol(
-    name="h2q",
-    description=(
+H2Q = paper_protocol(
+    "h2q",
+    (
         "H2Q (CIFAR-10): query = 100 per class, val = 100 per class, train = 500 per class "
         "held out of the database, database = the other 53,000; mAP@5000"
     ),
-    query_per_class=100,
-    val_per_class=100,
-    train_per_class=500,
-    train_in_database=False,
-    map_topk=5000,
 )
-HSWD = Protocol(
-    name="hswd",
-    description=(
+HSWD = paper_protocol(
+    "hswd",
+    (
         "HSWD (CIFAR-10, = DeepHash-pytorch 'cifar10'): query = 100 per class, train = 500 per "
         "class held out of the database, database = the other 54,000; mAP@all"
     ),
-    query_per_class=100,
-    train_per_class=500,
-    train_in_database=False,
-    map_topk=None,
 )
 OFFICIAL = Protocol(
     name="official",

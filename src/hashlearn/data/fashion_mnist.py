@@ -54,7 +54,7 @@ from hashlearn._io import HashlearnFileError
 from hashlearn.data.download import download_file, user_cache_dir
 from hashlearn.data.idx import load_idx
 from hashlearn.data.registry import Source, register_dataset
-from hashlearn.data.splits import Protocol
+from hashlearn.data.splits import Protocol, paper_protocol
 
 log = logging.getLogger("hashlearn.data")
 
@@ -117,29 +117,20 @@ HASHING = Protocol(
     val_per_class=100,
     train_per_class=500,
 )
-H2Q = Protocol(
-    name="h2q",
-    description=(
+H2Q = paper_protocol(
+    "h2q",
+    (
         "the H2Q authors' CIFAR-10 protocol: query = 100 per class, val = 100 per class, "
         "train = 500 per class held out of the database, database = the other 63,000; mAP@5000"
     ),
-    query_per_class=100,
-    val_per_class=100,
-    train_per_class=500,
-    train_in_database=False,
-    map_topk=5000,
 )
-HSWD = Protocol(
-    name="hswd",
-    description=(
+HSWD = paper_protocol(
+    "hswd",
+    (
         "the HSWD paper's CIFAR-10 protocol (DeepHash-pytorch 'cifar10'): query = 100 per "
         "class, train = 500 per class held out of the database, database = the other 64,000; "
         "mAP@all"
     ),
-    query_per_class=100,
-    train_per_class=500,
-    train_in_database=False,
-    map_topk=None,
 )
 OFFICIAL = Protocol(
     name="official",

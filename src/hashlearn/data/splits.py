@@ -301,3 +301,19 @@ def split_indices(
         + f" (query_size={query_size!r}, val_size={val_size!r}, train_size={train_size!r})"
     )
     return indices, "random" if multilabel else "stratified", description
+
+
+#: Per-class split sizes of the seed papers' CIFAR-10 protocols, shared by every dataset that
+#: carries them over: H²Q (Lucas-Schwengber/h2q ``src/data/process/CIFAR_10.py``; mAP@5000) and
+#: HSWD (= DeepHash-pytorch's ``cifar10``; mAP@all). Training images are held out of the database.
+PAPER_PROTOCOLS = {
+    "h2q": {"query_per_class": 100, "val_per_class": 100, "train_per_class": 500,
+            "train_in_database": False, "map_topk": 5000},
+    "hswd": {"query_per_class": 100, "train_per_class": 500, "train_in_database": False,
+             "map_topk": None},
+}  # fmt: skip
+
+
+def paper_protocol(name: str, description: str) -> Protocol:
+    """The ``h2q`` or ``hswd`` protocol (:data:`PAPER_PROTOCOLS`) with a dataset's description."""
+    return Protocol(name=name, description=description, **PAPER_PROTOCOLS[name])
