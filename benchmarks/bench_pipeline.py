@@ -13,7 +13,10 @@ and threads (target: ours >= 0.9x plain, i.e. the pipeline adds no overhead).
    images; measured under load on 2026-12-02 both sides ran 20,000 in about 6.2 s, ratio 1.00.)
 
 Images are in-memory uint8 arrays at ``--size`` px, so both sides measure the network and the
-pipeline, not file decoding. Each measurement is the best of ``--repeats``; the ratios are what
+pipeline, not file decoding. The plain side's ``from_numpy(X).permute(0, 3, 1, 2).float()`` is
+channels-last in memory, as hashlearn's batches are since 2026-12-02 (before, hashlearn made a
+contiguous ``(n, C, H, W)`` copy, which oneDNN convolves about 1.8x slower: most of the 0.56x /
+0.74x recorded on that morning). Each measurement is the best of ``--repeats``; the ratios are what
 to read (measured in one run, with nothing else running).
 
     python benchmarks/bench_pipeline.py --quick                 # smoke run (tiny)

@@ -232,3 +232,34 @@ def test_fp16_with_gradient_scaler_resumes_bit_identical(digits, tmp_path):
     resumed = fit(Trainer(cfg, tmp_path / "b", resume=True, progress=False))
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_image_batches_are_channels_last_with_the_same_values():
+    """Colour batches reach the network channels-last (oneDNN's fast layout on the CPU), with
+    exactly the values of the plain transposed copy; grayscale and feature rows unchanged."""
+    from hashlearn.deep.features import images_to_tensor
+    from hashlearn.deep.pipeline import as_channels_last
+
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 9, 7, 3), dtype=np.uint8)
+    x = images_to_tensor(rgb, mean=0.5, std=0.25)
+    assert x.shape == (5, 3, 9, 7)
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    expected = (torch.from_numpy(rgb.transpose(0, 3, 1, 2).copy()).float() / 255 - 0.5) / 0.25
+    torch.testing.assert_close(x, expected, rtol=0, atol=0)
+    gray = images_to_tensor(rgb[..., 0])
+    assert gray.shape == (5, 1, 9, 7)
+    torch.testing.assert_close(gray, torch.from_numpy(rgb[..., 0]).float()[:, None] / 255)
+    rows = torch.ones(4, 6)
+    assert as_channels_last(rows) is rows
+
+
+def test_deterministic_block_skips_the_nan_fill_and_restores_the_settings():
+    from hashlearn.deep.objective import deterministic
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.utils.deterministic.fill_uninitialized_memory)  # fmt: skip
+    with deterministic("cpu"):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.utils.deterministic.fill_uninitialized_memory is False
+    assert (torch.are_deterministic_algorithms_enabled(),
+            torch.utils.deterministic.fill_uninitialized_memory) == before  # fmt: skip

@@ -76,7 +76,7 @@ def test_milvus_lite_binary_field_with_a_float_field_for_rescoring(setup, tmp_pa
     from pymilvus import DataType, MilvusClient
 
     database, queries, codes, qcodes = setup
-    client = MilvusClient(str(tmp_path / "vectors.db"))
+    client = MilvusClient(str(tmp_path / "vectors.db"), timeout=60)  # a cold first start
     try:
         schema = client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)

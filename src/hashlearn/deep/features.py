@@ -31,7 +31,7 @@ from hashlearn.data.base import Dataset
 from hashlearn.data.download import user_cache_dir
 from hashlearn.data.images import ImageTransform
 from hashlearn.deep.inputs import feature_tensor
-from hashlearn.deep.pipeline import encode_inputs
+from hashlearn.deep.pipeline import as_channels_last, encode_inputs
 
 log = logging.getLogger("hashlearn")
 
@@ -40,19 +40,21 @@ def images_to_tensor(images: np.ndarray, mean: float = 0.0, std: float = 1.0) ->
     """``uint8`` images ``(n, H, W)`` or ``(n, H, W, C)`` → float ``(n, C, H, W)``.
 
     Pixels are scaled to [0, 1], then standardised with the scalar ``mean`` and ``std``.
+    The result is channels-last in memory (:func:`~hashlearn.deep.pipeline.as_channels_last`):
+    the pixels keep their ``(n, H, W, C)`` order, with no transposing copy.
     """
     arr = np.asarray(images)
     if arr.ndim == 3:
-        arr = arr[:, None]
-    elif arr.ndim == 4:
-        arr = arr.transpose(0, 3, 1, 2)
-    else:
+        arr = arr[..., None]
+    elif arr.ndim != 4:
         raise HashlearnInputError(
             f"images must have shape (n, H, W) or (n, H, W, C), got {arr.shape}."
         )
     scale = 255.0 if arr.dtype == np.uint8 else 1.0
-    x = torch.from_numpy(np.ascontiguousarray(arr)).float() / scale
-    return (x - mean) / std
+    # A (n, C, H, W) view of the (n, H, W, C) pixels: channels-last strides, kept by the
+    # element-wise steps below.
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float() / scale
+    return as_channels_last((x - mean) / std)
 
 
 def to_batch(

@@ -25,6 +25,7 @@ from torch import nn
 from hashlearn._validation import check_choice
 from hashlearn.deep.backbones import build_backbone
 from hashlearn.deep.config import CNN_FEATURES, CNN_WIDTH
+from hashlearn.deep.pipeline import as_channels_last
 from hashlearn.deep.signs import ACTIVATIONS
 from hashlearn.deep.towers import is_tower
 
@@ -99,8 +100,7 @@ class HashNetwork(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features, float32 (no gradient through a frozen backbone)."""
-        if x.is_cuda and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = as_channels_last(x)
         dtype = AUTOCAST_DTYPES[self.precision]
         with (
             torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None),

@@ -145,15 +145,24 @@ def deterministic(device: torch.device | str = "cpu") -> Iterator[None]:
     On CUDA, cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for reproducible matrix products (set
     to ``:4096:8`` unless the user chose a value), and a few kernels have no deterministic
     version (e.g. the backward pass of the small CNN's adaptive average pooling): they only
-    warn there (``warn_only``) instead of stopping training. On the CPU nothing changes.
+    warn there (``warn_only``) instead of stopping training.
+
+    Our choice: torch's debugging aid that fills every new tensor's memory with NaN under
+    deterministic algorithms (``torch.utils.deterministic.fill_uninitialized_memory``) is
+    switched off inside the block. It changes no result (no kernel reads memory it did not
+    write) and cost fine-tuning about 15 % of its images/s here (EfficientNet-Lite0, 224 px,
+    2 threads; ``benchmarks/bench_pipeline.py``).
     """
     cuda = torch.device(device).type == "cuda"
     if cuda:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=cuda)
+    torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = previous_fill

@@ -56,6 +56,9 @@ class MilvusBinaryIndex(BinaryIndex):
         search_params: extra search parameters, e.g. ``{"nprobe": 16}`` for ``BIN_IVF_FLAT``.
         token: credentials for a Milvus server (``"user:password"``) or a Zilliz Cloud API key;
             not used by Milvus Lite.
+        connect_timeout: seconds to wait for the server (Milvus Lite: for its embedded
+            process to start; pymilvus waits 10 s, which the first start after an install,
+            reading the server binary from a cold disk, exceeded here).
 
     Within a row, results are ordered by distance then id; which of several items tied at the
     k-th distance Milvus returns is Milvus's choice. As for every index, ``k`` above
@@ -75,6 +78,7 @@ class MilvusBinaryIndex(BinaryIndex):
         index_params: dict | None = None,
         search_params: dict | None = None,
         token: str = "",
+        connect_timeout: float = 60.0,
     ):
         super().__init__(n_bits)
         if self.n_bits % 8:
@@ -89,7 +93,8 @@ class MilvusBinaryIndex(BinaryIndex):
         client_cls, _ = _import_milvus()
         self.uri, self.collection, self.index_type = uri, collection, index_type
         self.index_params, self.search_params = dict(index_params or {}), dict(search_params or {})
-        self._client = client_cls(uri, token=token) if token else client_cls(uri)
+        credentials = {"token": token} if token else {}
+        self._client = client_cls(uri, timeout=connect_timeout, **credentials)
         if overwrite and self._client.has_collection(collection):
             self._client.drop_collection(collection)
         if self._client.has_collection(collection):
