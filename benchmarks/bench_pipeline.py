@@ -19,7 +19,8 @@ contiguous ``(n, C, H, W)`` copy, which oneDNN convolves about 1.8x slower: most
 0.74x recorded on that morning). Each measurement is the best of ``--repeats``; the ratios are what
 to read (measured in one run, with nothing else running).
 
-    python benchmarks/bench_pipeline.py --quick                 # smoke run (tiny)
+    python benchmarks/bench_pipeline.py --quick                 # smoke run (tiny: its ratios
+                                                                # measure fixed per-call costs)
     python benchmarks/bench_pipeline.py --backbone efficientnet-lite0 --size 224 --threads 2
 """
 
@@ -141,7 +142,8 @@ def main() -> None:
     p.add_argument("--encode-n", type=int, default=20000)
     args = p.parse_args()
     if args.quick:
-        args.backbone, args.size, args.n, args.batch, args.repeats = "cnn", 32, 128, 32, 1
+        # Two repetitions: the first call pays one-off start-up costs (kernel selection).
+        args.backbone, args.size, args.n, args.batch, args.repeats = "cnn", 32, 128, 32, 2
         args.encode_n = 2048
     torch.set_num_threads(args.threads)
     X, y = _data(args.n, args.size)
