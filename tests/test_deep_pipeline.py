@@ -263,3 +263,19 @@ def test_deterministic_block_skips_the_nan_fill_and_restores_the_settings():
         assert torch.utils.deterministic.fill_uninitialized_memory is False
     assert (torch.are_deterministic_algorithms_enabled(),
             torch.utils.deterministic.fill_uninitialized_memory) == before  # fmt: skip
+
+
+def test_inference_batches_follow_the_pixel_budget_not_the_training_batch():
+    """Forward-only batches: 32 images of 224 px on the CPU (larger batches ran slower per
+    image there), 8x on CUDA, more for small images up to 1024; feature rows 1024."""
+    from hashlearn.data.images import ImageTransform
+    from hashlearn.deep.pipeline import inference_batch_size
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    tf = ImageTransform(256, 224)
+    assert inference_batch_size(None, cpu, transform=tf) == 32
+    assert inference_batch_size(None, cuda, transform=tf) == 256
+    assert inference_batch_size(np.zeros((5, 112, 112, 3), np.uint8), cpu) == 128
+    assert inference_batch_size(np.zeros((5, 28, 28), np.uint8), cpu) == 1024
+    assert inference_batch_size(np.zeros((5, 1280), np.float32), cpu, kind="features") == 1024
+    assert inference_batch_size(np.zeros((2, 4000, 4000, 3), np.uint8), cpu) == 1

@@ -91,3 +91,25 @@ def test_add_after_the_largest_int64_id_is_a_clear_error(cls):
     assert len(index) == 3  # nothing was added
     index.add_with_ids(codes(1, seed=2), [6])  # own ids still work
     assert len(index) == 4
+
+
+def test_milvus_lite_connection_is_retried_until_its_server_listens():
+    """Milvus Lite's server may open its socket after pymilvus's first attempt: local files
+    are retried until the timeout, server addresses fail at once."""
+    exceptions = pytest.importorskip("pymilvus.exceptions")
+    from hashlearn.index.milvus import _connect
+
+    class StartingServer:
+        attempts = 0
+
+        def __init__(self, uri, timeout, **credentials):
+            type(self).attempts += 1
+            if type(self).attempts < 3:
+                raise exceptions.MilvusException(message="Fail connecting to server")
+
+    assert isinstance(_connect(StartingServer, "codes.db", "", 10.0), StartingServer)
+    assert StartingServer.attempts == 3
+    StartingServer.attempts = 0
+    with pytest.raises(exceptions.MilvusException):
+        _connect(StartingServer, "http://milvus.example.org:19530", "", 10.0)
+    assert StartingServer.attempts == 1

@@ -85,7 +85,7 @@ def run_model(
     *,
     mean: float = 0.0,
     std: float = 1.0,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     progress: bool = False,
     desc: str = "encoding",
 ) -> np.ndarray:
@@ -128,7 +128,7 @@ def extract_features(
     cache: str | os.PathLike | None = None,
     mean: float = 0.0,
     std: float = 1.0,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     progress: bool = False,
     transform: ImageTransform | None = None,
     num_workers: int = 0,
@@ -239,7 +239,7 @@ def run_model_on_images(
     images: Any,
     transform: ImageTransform | None,
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     num_workers: int = 0,
     progress: bool = False,
     desc: str = "encoding",
@@ -266,7 +266,7 @@ def frozen_features(
     *,
     cache: Any = None,
     num_workers: int = 0,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """A frozen backbone's features of ``X`` prepared as ``spec`` says (its evaluation
@@ -282,7 +282,7 @@ def frozen_features(
         cache=cache,
         transform=transform,
         num_workers=num_workers,
-        batch_size=batch_size if transform is not None else 256,
+        batch_size=batch_size,
     )
 
 
@@ -307,7 +307,7 @@ def extract_split_features(
     backbone_name: str,
     cache_dir: str | os.PathLike | None = None,
     transform: ImageTransform | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     num_workers: int = 0,
     progress: bool = False,
 ) -> np.ndarray:

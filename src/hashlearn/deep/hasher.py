@@ -89,8 +89,9 @@ class DeepHasher:
 
         A model trained with an image transform (always on lazy image files) takes any image
         sequence (lazy files or a uint8 array), prepared by the evaluation transform recorded in
-        its input spec, in ``num_workers`` loader workers. Batches are large (``batch_size``
-        default: 1024 arrays, 64 transformed images) and run under ``torch.inference_mode``.
+        its input spec, in ``num_workers`` loader workers. Batches run under
+        ``torch.inference_mode``; ``batch_size`` None picks one by device and image size
+        (:func:`hashlearn.deep.pipeline.inference_batch_size`).
 
         A model over feature rows (the ``mlp`` backbone: a linear or one-hidden-layer head) on
         the CPU is evaluated row by row in float64 by :func:`rowwise_head`, so a row's output
@@ -106,11 +107,10 @@ class DeepHasher:
                 self.network,
                 X,
                 transform,
-                batch_size=batch_size or 64,
+                batch_size=batch_size,
                 num_workers=num_workers,
                 progress=progress,
             )
-        batch_size = batch_size or 1024
         X = np.asarray(X)
         if self.input_kind == "features":
             if X.ndim != 2 or X.shape[1] != spec["in_features"]:

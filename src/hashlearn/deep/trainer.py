@@ -225,7 +225,6 @@ class Trainer:
                     spec,
                     cache=self.run.feature_cache(name),
                     num_workers=cfg.num_workers,
-                    batch_size=cfg.batch_size,
                     progress=self.progress and ctx.is_main,
                 )
                 for name, arr in (("train", X), ("val", X_val))
@@ -348,7 +347,6 @@ class Trainer:
             mean=b["mean"],
             std=b["std"],
             transform=b["transform"],
-            batch_size=self.config.batch_size if b["transform"] is not None else 1024,
             num_workers=self.config.num_workers,
             convert=to_batch,
         )

@@ -12,6 +12,8 @@ asking for ``milvus-lite<3``. A Milvus server keeps both.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from hashlearn._validation import HashlearnInputError
@@ -19,6 +21,25 @@ from hashlearn.index.base import BinaryIndex, sort_hits
 
 INSERT_BATCH = 10_000
 MAX_LIMIT = 16_384  # Milvus refuses a search limit (top-k) above this
+
+
+def _connect(client_cls, uri: str, token: str, timeout: float):
+    """A client of ``uri``. Milvus Lite starts its server process and declares it ready after
+    0.5 s, but on a busy machine the server's socket can appear later, and the first call
+    then fails at once ("Fail connecting to server"); the server keeps starting, so connecting
+    again reaches it. Local files are retried until ``timeout``; servers are not."""
+    from pymilvus.exceptions import MilvusException
+
+    credentials = {"token": token} if token else {}
+    local = not str(uri).startswith(("http://", "https://", "tcp://"))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client_cls(uri, timeout=timeout, **credentials)
+        except MilvusException:
+            if not local or time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
 
 
 def _import_milvus():
@@ -93,8 +114,7 @@ class MilvusBinaryIndex(BinaryIndex):
         client_cls, _ = _import_milvus()
         self.uri, self.collection, self.index_type = uri, collection, index_type
         self.index_params, self.search_params = dict(index_params or {}), dict(search_params or {})
-        credentials = {"token": token} if token else {}
-        self._client = client_cls(uri, timeout=connect_timeout, **credentials)
+        self._client = _connect(client_cls, uri, token, connect_timeout)
         if overwrite and self._client.has_collection(collection):
             self._client.drop_collection(collection)
         if self._client.has_collection(collection):

@@ -187,7 +187,7 @@ def with_features(
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[-40:]
     cache = cache_dir / f"{stem}-{backbone_name}-{image_size}px-{digest}.npz"
     log.info("%s features of %d %s images (cache %s)", backbone_name, len(union), stem, cache)
-    features = extract_features(backbone, images, cache=cache, progress=progress, batch_size=64)
+    features = extract_features(backbone, images, cache=cache, progress=progress)
     out: dict[str, Split | None] = {}
     for name, split in _splits(dataset).items():
         if split is None:
