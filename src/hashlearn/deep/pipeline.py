@@ -309,7 +309,7 @@ def inference_batch_size(
         side = transform.crop or transform.resize or 224
         pixels = side * side
     else:
-        shape = np.shape(inputs)
+        shape = getattr(inputs, "shape", ())  # (never np.shape: it would read lazy files)
         pixels = int(np.prod(shape[1:3])) if len(shape) >= 3 else 224 * 224
     budget = INFERENCE_PIXELS["cuda" if device.type == "cuda" else "cpu"]
     return int(min(MAX_INFERENCE_BATCH, max(1, budget // max(pixels, 1))))
