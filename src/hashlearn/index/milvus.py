@@ -23,6 +23,11 @@ INSERT_BATCH = 10_000
 MAX_LIMIT = 16_384  # Milvus refuses a search limit (top-k) above this
 
 
+def _is_milvus_lite(uri: str) -> bool:
+    """A local file uri (Milvus Lite, embedded) rather than a server address."""
+    return not str(uri).startswith(("http://", "https://", "tcp://"))
+
+
 def _connect(client_cls, uri: str, token: str, timeout: float):
     """A client of ``uri``. Milvus Lite starts its server process and declares it ready after
     0.5 s, but on a busy machine the server's socket can appear later, and the first call
@@ -31,7 +36,7 @@ def _connect(client_cls, uri: str, token: str, timeout: float):
     from pymilvus.exceptions import MilvusException
 
     credentials = {"token": token} if token else {}
-    local = not str(uri).startswith(("http://", "https://", "tcp://"))
+    local = _is_milvus_lite(uri)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -77,9 +82,9 @@ class MilvusBinaryIndex(BinaryIndex):
         search_params: extra search parameters, e.g. ``{"nprobe": 16}`` for ``BIN_IVF_FLAT``.
         token: credentials for a Milvus server (``"user:password"``) or a Zilliz Cloud API key;
             not used by Milvus Lite.
-        connect_timeout: seconds to wait for the server (Milvus Lite: for its embedded
-            process to start; pymilvus waits 10 s, which the first start after an install,
-            reading the server binary from a cold disk, exceeded here).
+        connect_timeout: seconds to wait for the server. Milvus Lite (a local file) is
+            connected to again until then while its embedded server opens its socket, which
+            on a busy machine can come after pymilvus's first attempt (see ``_connect``).
 
     Within a row, results are ordered by distance then id; which of several items tied at the
     k-th distance Milvus returns is Milvus's choice. As for every index, ``k`` above
@@ -106,7 +111,7 @@ class MilvusBinaryIndex(BinaryIndex):
             raise HashlearnInputError(
                 f"Milvus binary vectors need n_bits divisible by 8, got {self.n_bits}."
             )
-        if index_type != "BIN_FLAT" and not str(uri).startswith(("http://", "https://", "tcp://")):
+        if index_type != "BIN_FLAT" and _is_milvus_lite(uri):
             raise HashlearnInputError(
                 f"Milvus Lite (a local file uri, here {uri!r}) builds only BIN_FLAT indexes; "
                 f"{index_type} needs a Milvus server or cluster: pass uri='http://host:19530'."
